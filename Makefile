@@ -1,0 +1,124 @@
+# riskd - top-level build. `make` builds riskd, riskctl and riskload into
+# build/. See README.md for the targets and docs/ARCHITECTURE.md for files.
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+OPT      ?= -O2
+SANITIZER ?=
+WERROR   ?= $(if $(CI),-Werror,)
+
+PKGS     := libpcre2-8 libcjson sqlite3 libcrypto libxxhash
+SVC_PKGS := libmicrohttpd hiredis
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lpcre2-8 -lcjson -lsqlite3 -lcrypto -lxxhash)
+SVC_LIBS   := $(shell pkg-config --libs $(SVC_PKGS) 2>/dev/null || echo -lmicrohttpd -lhiredis)
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter $(WERROR)
+CFLAGS   ?=
+CFLAGS   += -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(PKG_CFLAGS) -I. -pthread
+LDLIBS   += $(PKG_LIBS) -lm -pthread
+
+ifneq ($(SANITIZER),)
+CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZER)
+BUILD   := build/san-$(subst $(comma),-,$(SANITIZER))
+endif
+comma := ,
+
+LIB_SRC  := $(wildcard common/*.c rules/*.c store/*.c)
+CLI_SRC  := $(wildcard cli/*.c)
+SVC_SRC  := $(wildcard service/*.c cache/*.c)
+LOAD_SRC := $(wildcard loadtest/*.c)
+TEST_SRC := $(wildcard tests/*/test_*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB      := $(BUILD)/libriskd.a
+PROGS    := $(BUILD)/riskctl $(if $(SVC_SRC),$(BUILD)/riskd,) $(if $(LOAD_SRC),$(BUILD)/riskload,)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test check asan ubsan valgrind bench loadtest run format lint \
+        install uninstall clean deps tests benches
+all: $(PROGS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/riskctl: $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/riskd: $(SVC_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SVC_LIBS)
+
+$(BUILD)/riskload: $(LOAD_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tests: $(TESTS)
+benches: $(BENCHES)
+
+# The test command of README.md: unit tests, golden cases, riskctl end to end.
+test: all tests
+	BUILD=$(BUILD) tests/run.sh
+
+check: test
+
+asan:
+	$(MAKE) SANITIZER=address,undefined test
+
+ubsan:
+	$(MAKE) SANITIZER=undefined test
+
+valgrind: all tests
+	BUILD=$(BUILD) VALGRIND=1 tests/run.sh
+
+bench: all benches
+	BUILD=$(BUILD) bench/run.sh
+
+loadtest: all
+	BUILD=$(BUILD) loadtest/run.sh
+
+run: all
+	BUILD=$(BUILD) scripts/run.sh
+
+deps:
+	scripts/deps.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	@! git grep -nE '\b(strcpy|strcat|sprintf|gets|strtok)\(' -- '*.c' '*.h' || \
+	  (echo "lint: banned function (use snprintf/memcpy/strtok_r)"; exit 1)
+	@for f in $$(git ls-files '*.c' '*.h'); do \
+	  head -3 $$f | grep -q '^/\*' || { echo "lint: $$f lacks its role comment"; exit 1; }; done
+	@echo "lint: ok"
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/riskd
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 schemas/*.sql $(DESTDIR)$(PREFIX)/share/riskd/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,riskd riskctl riskload)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
