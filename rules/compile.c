@@ -584,8 +584,10 @@ static int index_rule_inputs(rules_set *s)
 			goto out;
 		if (nv && !(rp->vslots = arena_alloc(&s->a, (size_t)nv * sizeof(int))))
 			goto out;
-		memcpy(rp->fslots, fs, (size_t)nf * sizeof(int));
-		memcpy(rp->vslots, vs, (size_t)nv * sizeof(int));
+		if (nf)
+			memcpy(rp->fslots, fs, (size_t)nf * sizeof(int));
+		if (nv)
+			memcpy(rp->vslots, vs, (size_t)nv * sizeof(int));
 		rp->nfslots = nf;
 		rp->nvslots = nv;
 	}
