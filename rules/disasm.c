@@ -129,8 +129,9 @@ void rules_disasm(const rules_set *s, FILE *out)
 					fprintf(out, ", n%u", n->b);
 			}
 		}
-		if (n->memo)
-			fprintf(out, "   ; shared by %u", n->refs);
+		if (n->refs > 1)
+			fprintf(out, "   ; shared by %u%s", n->refs,
+				n->memo ? ", evaluated once per event" : "");
 		fputc('\n', out);
 	}
 	for (int r = 0; r < s->nrules; r++) {

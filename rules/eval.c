@@ -91,6 +91,7 @@ static void frame_release(rules_frame *f)
 	rk_free(f->trace);
 	fn_regex_scratch_free(f->rx);
 	arena_cleanup(&f->scratch);
+	memset(f, 0, sizeof(*f));  /* a second release is harmless */
 }
 
 int frame_init_const(rules_frame *f, rules_set *s)
