@@ -28,16 +28,18 @@ BUILD   := build/san-$(subst $(comma),-,$(SANITIZER))
 endif
 comma := ,
 
-LIB_SRC  := $(wildcard common/*.c rules/*.c store/*.c)
+LIB_SRC  := $(wildcard common/*.c rules/*.c store/*.c gen/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
-SVC_SRC  := $(wildcard service/*.c cache/*.c)
+SVC_SRC  := $(filter-out service/main.c,$(wildcard service/*.c cache/*.c))
 LOAD_SRC := $(wildcard loadtest/*.c)
 TEST_SRC := $(wildcard tests/*/test_*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libriskd.a
-PROGS    := $(BUILD)/riskctl $(if $(SVC_SRC),$(BUILD)/riskd,) $(if $(LOAD_SRC),$(BUILD)/riskload,)
+SVC_LIB  := $(BUILD)/libriskd_svc.a
+PROGS    := $(BUILD)/riskctl $(if $(wildcard service/main.c),$(BUILD)/riskd,) \
+            $(if $(LOAD_SRC),$(BUILD)/riskload,)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -53,18 +55,26 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
+# The service's modules (all but main.c) form a second archive so unit
+# tests can link them.
+$(SVC_LIB): $(SVC_SRC:%.c=$(BUILD)/obj/%.o)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/obj/store/schema.o: schemas/store.sql
+
 $(BUILD)/riskctl: $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/riskd: $(SVC_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+$(BUILD)/riskd: $(BUILD)/obj/service/main.o $(SVC_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SVC_LIBS)
 
 $(BUILD)/riskload: $(LOAD_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SVC_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SVC_LIBS) -lcmocka
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
