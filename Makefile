@@ -76,9 +76,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(SVC_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SVC_LIBS) -lcmocka
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(SVC_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SVC_LIBS)
 
 tests: $(TESTS)
 benches: $(BENCHES)
