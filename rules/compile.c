@@ -517,6 +517,9 @@ static void mark_shared(rules_set *s)
 	for (int r = 0; r < s->nrules; r++)
 		if (s->rules[r].root != NONE)
 			s->nodes[s->rules[r].root].refs++;
+	/* A guard evaluated alone by the index is read again by its rules. */
+	for (uint32_t g = 0; g < s->nplain; g++)
+		s->nodes[s->groups[s->plain[g]].guard].refs++;
 	/* Walk from the top so only reachable nodes count their operands. */
 	for (uint32_t i = s->nnodes; i-- > 0;) {
 		node *n = &s->nodes[i];
@@ -634,6 +637,8 @@ int compile_program(rules_set *s, const rules_lists *lists, rk_diags *d)
 	}
 	if (errors)
 		goto out;
+	if (index_build(s))
+		goto out_oom;
 	mark_shared(s);
 	if (index_rule_inputs(s))
 		goto out_oom;

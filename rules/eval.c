@@ -89,6 +89,10 @@ static void frame_release(rules_frame *f)
 	rk_free(f->shadow);
 	rk_free(f->errors);
 	rk_free(f->trace);
+	rk_free(f->gtrue);
+	rk_free(f->gerr);
+	rk_free(f->rmatch);
+	rk_free(f->rerr);
 	fn_regex_scratch_free(f->rx);
 	arena_cleanup(&f->scratch);
 	memset(f, 0, sizeof(*f));  /* a second release is harmless */
@@ -121,7 +125,11 @@ rules_frame *rules_frame_new(const rules_set *s)
 	    !(f->hits = rk_malloc(nr * sizeof(int))) ||
 	    !(f->shadow = rk_malloc(nr * sizeof(int))) ||
 	    !(f->errors = rk_malloc(nr * sizeof(int))) ||
-	    !(f->trace = rk_malloc(nr * sizeof(rules_rule_trace)))) {
+	    !(f->trace = rk_malloc(nr * sizeof(rules_rule_trace))) ||
+	    !(f->gtrue = rk_calloc(BITWORDS(s->ngroups + 1), 8)) ||
+	    !(f->gerr = rk_calloc(BITWORDS(s->ngroups + 1), 8)) ||
+	    !(f->rmatch = rk_calloc(BITWORDS(nr), 8)) ||
+	    !(f->rerr = rk_calloc(BITWORDS(nr), 8))) {
 		frame_release(f);
 		rk_free(f);
 		return NULL;
@@ -606,6 +614,16 @@ rv eval_node(rules_frame *f, uint32_t id)
 	return v;
 }
 
+static inline void setbit(uint64_t *b, uint32_t i)
+{
+	b[i >> 6] |= 1ULL << (i & 63);
+}
+
+static inline bool testbit(const uint64_t *b, uint32_t i)
+{
+	return b[i >> 6] >> (i & 63) & 1;
+}
+
 int rules_eval(const rules_set *s, rules_frame *f, const rules_input *in,
 	       rules_result *out)
 {
@@ -622,26 +640,63 @@ int rules_eval(const rules_set *s, rules_frame *f, const rules_input *in,
 	arena_reset(&f->scratch);
 	f->listused = 0;
 	eval_bind(f, in);
+	index_eval(f);
+	size_t rw = BITWORDS(s->nrules);
+	memset(f->rmatch, 0, rw * sizeof(uint64_t));
+	memset(f->rerr, 0, rw * sizeof(uint64_t));
+	/* Rules of groups whose guard is true are evaluated; a guard error
+	 * spoils every rule of its group. */
+	for (uint32_t w = 0; w < BITWORDS(s->ngroups); w++) {
+		uint64_t t = f->gtrue[w], e = f->gerr[w];
+		while (e) {
+			const ggroup *g = &s->groups[w * 64 + (uint32_t)__builtin_ctzll(e)];
+			e &= e - 1;
+			for (uint32_t k = 0; k < g->n; k++)
+				setbit(f->rerr, s->grules[g->first + k]);
+		}
+		while (t) {
+			const ggroup *g = &s->groups[w * 64 + (uint32_t)__builtin_ctzll(t)];
+			t &= t - 1;
+			for (uint32_t k = 0; k < g->n; k++) {
+				uint32_t r = s->grules[g->first + k];
+				uint32_t root = s->rules[r].root;
+				if (root == g->guard) {
+					setbit(f->rmatch, r);
+					continue;
+				}
+				f->err = false;
+				rv v = eval_node(f, root);
+				if (f->err)
+					setbit(f->rerr, r);
+				else if (v.t == RV_BOOL && v.b)
+					setbit(f->rmatch, r);
+			}
+		}
+	}
+	/* Results in rule-set order. */
 	int nh = 0, nsh = 0, ne = 0, nt = 0;
 	const rules_def *def = s->def;
-	for (int i = 0; i < s->nrules; i++) {
-		uint32_t root = s->rules[i].root;
-		if (root == NONE)
-			continue;
-		f->err = false;
-		rv v = operand(f, root);
-		bool match = v.t == RV_BOOL && v.b && !f->err;
-		if (f->err)
-			f->errors[ne++] = i;
-		if (in->explain)
-			f->trace[nt++] = (rules_rule_trace){i, match, f->err};
-		if (!match)
-			continue;
-		if (def->rules[i].mode == RULES_MODE_SHADOW)
-			f->shadow[nsh++] = i;
-		else
-			f->hits[nh++] = i;
+	for (uint32_t w = 0; w < rw; w++) {
+		uint64_t m = f->rmatch[w], e = f->rerr[w];
+		while (e) {
+			f->errors[ne++] = (int)(w * 64 + (uint32_t)__builtin_ctzll(e));
+			e &= e - 1;
+		}
+		while (m) {
+			int i = (int)(w * 64 + (uint32_t)__builtin_ctzll(m));
+			m &= m - 1;
+			if (def->rules[i].mode == RULES_MODE_SHADOW)
+				f->shadow[nsh++] = i;
+			else
+				f->hits[nh++] = i;
+		}
 	}
+	if (in->explain)
+		for (int i = 0; i < s->nrules; i++)
+			if (s->rules[i].root != NONE)
+				f->trace[nt++] = (rules_rule_trace){i,
+					testbit(f->rmatch, (uint32_t)i),
+					testbit(f->rerr, (uint32_t)i)};
 	out->hits = f->hits;
 	out->nhits = nh;
 	out->shadow = f->shadow;

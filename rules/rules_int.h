@@ -163,6 +163,39 @@ typedef struct node {
 	} x;
 } node;
 
+/* Rules that share their first conjunct (their guard) form a group: the
+ * guard is evaluated once and, when it is not true, none of them is. */
+typedef struct ggroup {
+	uint32_t guard;        /* node id of the first conjunct */
+	uint32_t first, n;     /* rule indices in s->grules[first..first+n) */
+} ggroup;
+
+/* Guards `x op constant` over one operand x form a family: x is
+ * evaluated once and a hash (==) or sorted thresholds (<, <=, >, >=)
+ * say which guards are true without evaluating each (index.c). */
+enum { FAM_EQ = 0, FAM_THRESH };
+typedef struct fkey {
+	double k;
+	uint32_t group;
+} fkey;
+
+typedef struct family {
+	uint32_t x;            /* slot, or node id */
+	bool x_slot;
+	uint8_t kind;          /* FAM_EQ or FAM_THRESH */
+	uint32_t *groups;      /* every group of the family */
+	uint32_t ngroups;
+	/* FAM_EQ: open addressing over (constant -> first entry); entries
+	 * with the same constant are chained through eq_next. */
+	uint32_t *eq_tab;      /* entry index + 1, 0 = empty */
+	uint32_t eq_cap;
+	uint32_t *eq_group, *eq_next;
+	rv *eq_key;
+	/* FAM_THRESH: guards per op (LT, LE, GT, GE), sorted by k. */
+	fkey *th[4];
+	uint32_t nth[4];
+} family;
+
 typedef struct rule_prog {
 	uint32_t root;         /* node id */
 	int *fslots;           /* feature needs this rule reads */
@@ -183,6 +216,13 @@ struct rules_set {
 	uint32_t nmemo;
 	rule_prog *rules;      /* one per def rule; root UINT32_MAX if disabled */
 	int nrules;
+	ggroup *groups;        /* guard groups (index.c) */
+	uint32_t ngroups;
+	uint32_t *grules;
+	family *fams;
+	uint32_t nfams;
+	uint32_t *plain;       /* groups in no family: guard evaluated alone */
+	uint32_t nplain;
 	ptrie *trie[3];        /* per enum slot_root; element 0 is the root */
 	int ntrie[3];
 	int nslots;
@@ -219,7 +259,17 @@ struct rules_frame {
 	size_t listcap, listused;
 	int *hits, *shadow, *errors;
 	rules_rule_trace *trace;
+	uint64_t *gtrue, *gerr;   /* per group: guard true / raised an error */
+	uint64_t *rmatch, *rerr;  /* per rule: matched / raised an error */
 };
+
+#define BITWORDS(n) (((size_t)(n) + 63) / 64)
+
+/* Builds groups and families after compile (index.c). */
+int index_build(rules_set *s);
+void index_free(rules_set *s);
+/* Marks gtrue/gerr for every group from the families and plain guards. */
+void index_eval(rules_frame *f);
 
 /* ---- passes ---- */
 

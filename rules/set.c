@@ -129,6 +129,7 @@ void rules_set_free(rules_set *s)
 		strset_free(s->sets[i]);
 	for (int r = 0; r < 3; r++)
 		rk_free(s->trie[r]);
+	index_free(s);
 	rk_free(s->regexes);
 	rk_free(s->cidrs);
 	rk_free(s->cidr_keys);
@@ -163,6 +164,15 @@ size_t rules_set_footprint(const rules_set *s)
 		t += (size_t)s->ntrie[r] * sizeof(ptrie);
 	for (int i = 0; i < s->nsets; i++)
 		t += strset_footprint(s->sets[i]);
+	t += s->ngroups * sizeof(ggroup) + (size_t)s->nrules * sizeof(uint32_t);
+	for (uint32_t i = 0; i < s->nfams; i++) {
+		const family *fm = &s->fams[i];
+		t += sizeof(*fm) + fm->ngroups * sizeof(uint32_t) +
+		     fm->eq_cap * sizeof(uint32_t) +
+		     (fm->eq_key ? fm->ngroups * (sizeof(rv) + 8) : 0);
+		for (int k = 0; k < 4; k++)
+			t += fm->nth[k] * sizeof(fkey);
+	}
 	return t;
 }
 

@@ -47,10 +47,9 @@ static void test_sharing(void **st)
 	assert_int_equal(count_op(s, OP_GT_SK), 1);
 	assert_int_equal(count_op(s, OP_EQ_SK), 1);
 	assert_int_equal(s->nslots, 3);
-	int memo = 0;
 	for (uint32_t i = 0; i < s->nnodes; i++)
-		memo += s->nodes[i].memo;
-	assert_int_equal(memo, 1);
+		if (s->nodes[i].op == OP_IN_SET && s->nodes[i].refs)
+			assert_true(s->nodes[i].memo);
 	rules_set_free(s);
 }
 
