@@ -466,10 +466,16 @@ static rv eval_str_fn(rules_frame *f, const node *n, rv a)
 		int m = fn_regex_match(n->x.re, f->rx, a.s, a.len);
 		return m < 0 ? type_error(f) : mkbool(m == 1);
 	}
-	case OP_IN_CIDR: {
-		int m = fn_cidr_set_match(n->x.cidr, a.s, a.len);
-		return mkbool(m == 1);
-	}
+	case OP_IN_CIDR:
+		/* Many ranges, one address per event: parse it once. */
+		if (f->ip_gen != f->gen || f->ip_text != a.s || f->ip_len != a.len) {
+			f->ip_ok = fn_ip_parse(a.s, a.len, &f->ip);
+			f->ip_text = a.s;
+			f->ip_len = a.len;
+			f->ip_gen = f->gen;
+		}
+		return mkbool(f->ip_ok &&
+			      fn_cidr_set_match_ip(n->x.cidr, &f->ip) == 1);
 	case OP_TIMESTAMP: {
 		double t;
 		return fn_parse_rfc3339(a.s, a.len, &t) ? mknum(t) : RV_MK_NULL;
@@ -636,6 +642,7 @@ int rules_eval(const rules_set *s, rules_frame *f, const rules_input *in,
 			memset(f->seen[r], 0, (size_t)(s->ntrie[r] + 1) *
 						      sizeof(uint32_t));
 		f->gen = 1;
+		f->ip_gen = 0;
 	}
 	arena_reset(&f->scratch);
 	f->listused = 0;

@@ -72,6 +72,16 @@ int fn_cidr_set_add(fn_cidr_set *cs, const char *s, size_t n);
 int fn_cidr_set_match(const fn_cidr_set *cs, const char *ip, size_t n);
 size_t fn_cidr_set_count(const fn_cidr_set *cs);
 
+/* A parsed address, so one event's IP is parsed once for many sets. */
+typedef struct fn_ip {
+	uint64_t hi, lo;   /* IPv4 in lo's low 32 bits */
+	uint8_t fam;       /* 1 = IPv4, 2 = IPv6 */
+} fn_ip;
+/* false when the text is not an IPv4/IPv6 address. */
+bool fn_ip_parse(const char *s, size_t n, fn_ip *out);
+/* 1 inside, 0 not: fn_cidr_set_match for a parsed address. */
+int fn_cidr_set_match_ip(const fn_cidr_set *cs, const fn_ip *ip);
+
 /* ---- fn_time.c ---- */
 
 /* RFC 3339 ("2024-05-01T12:00:00Z", "...T12:00:00.250+02:00"; a space

@@ -292,18 +292,35 @@ static bool match_v6(const fn_cidr_set *cs, uint64_t hi, uint64_t lo)
 	return false;
 }
 
-int fn_cidr_set_match(const fn_cidr_set *cs, const char *ip, size_t n)
+bool fn_ip_parse(const char *s, size_t n, fn_ip *out)
 {
 	char buf[TEXT_MAX];
 	addr a;
 
-	if (!to_cstr(buf, ip, n) || !parse_addr(buf, &a))
-		return RK_EINVAL;
+	if (!to_cstr(buf, s, n) || !parse_addr(buf, &a))
+		return false;
+	out->hi = a.hi;
+	out->lo = a.lo;
+	out->fam = a.fam;
+	return true;
+}
+
+int fn_cidr_set_match_ip(const fn_cidr_set *cs, const fn_ip *a)
+{
 	if (!cs || cs->count == 0)
 		return 0;
-	if (a.fam == FAM_V4)
-		return match_v4(cs, (uint32_t)a.lo);
-	if (is_v4_mapped(a.hi, a.lo) && match_v4(cs, (uint32_t)a.lo))
+	if (a->fam == FAM_V4)
+		return match_v4(cs, (uint32_t)a->lo);
+	if (is_v4_mapped(a->hi, a->lo) && match_v4(cs, (uint32_t)a->lo))
 		return 1;
-	return match_v6(cs, a.hi, a.lo);
+	return match_v6(cs, a->hi, a->lo);
+}
+
+int fn_cidr_set_match(const fn_cidr_set *cs, const char *ip, size_t n)
+{
+	fn_ip a;
+
+	if (!fn_ip_parse(ip, n, &a))
+		return RK_EINVAL;
+	return fn_cidr_set_match_ip(cs, &a);
 }

@@ -260,6 +260,10 @@ struct rules_frame {
 	int *hits, *shadow, *errors;
 	rules_rule_trace *trace;
 	uint64_t *gtrue, *gerr;   /* per group: guard true / raised an error */
+	const char *ip_text;      /* the last address in_cidr parsed ... */
+	uint32_t ip_len, ip_gen;
+	bool ip_ok;
+	fn_ip ip;                 /* ... and what it parsed to */
 	uint64_t *rmatch, *rerr;  /* per rule: matched / raised an error */
 };
 

@@ -384,6 +384,27 @@ static void test_add_alloc_failures(void **state)
 	assert_int_equal(total, 6);
 }
 
+/* A parsed address matches exactly as its text does. */
+static void test_parsed_ip(void **state)
+{
+	(void)state;
+	fn_cidr_set *cs = fn_cidr_set_new();
+	assert_int_equal(fn_cidr_set_add(cs, "10.0.0.0/8", 10), 0);
+	assert_int_equal(fn_cidr_set_add(cs, "2001:db8::/32", 13), 0);
+	fn_ip ip;
+	assert_true(fn_ip_parse("10.9.8.7", 8, &ip));
+	assert_int_equal(fn_cidr_set_match_ip(cs, &ip), 1);
+	assert_true(fn_ip_parse("::ffff:10.1.1.1", 15, &ip));
+	assert_int_equal(fn_cidr_set_match_ip(cs, &ip), 1);
+	assert_true(fn_ip_parse("2001:db8:1::1", 13, &ip));
+	assert_int_equal(fn_cidr_set_match_ip(cs, &ip), 1);
+	assert_true(fn_ip_parse("11.0.0.1", 8, &ip));
+	assert_int_equal(fn_cidr_set_match_ip(cs, &ip), 0);
+	assert_false(fn_ip_parse("10.0.0", 6, &ip));
+	assert_false(fn_ip_parse("", 0, &ip));
+	fn_cidr_set_free(cs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_many_v6),
 		cmocka_unit_test(test_null_and_empty),
 		cmocka_unit_test(test_add_alloc_failures),
+		cmocka_unit_test(test_parsed_ip),
 	};
 
 	rk_cjson_hooks();
