@@ -12,7 +12,7 @@
 #include "rules/rules_int.h"
 
 /* One rule per `when`; features card/user, velocity v1h; lists given. */
-static rules_def *rt_def(const char *const *whens, int n)
+static inline rules_def *rt_def(const char *const *whens, int n)
 {
 	static rules_feature_def feats[] = {
 		{"card", "{card.id}", 0}, {"user", "{user.id}", 0}};
@@ -38,7 +38,7 @@ static rules_def *rt_def(const char *const *whens, int n)
 	return d;
 }
 
-static void rt_def_free(rules_def *d)
+static inline void rt_def_free(rules_def *d)
 {
 	for (int i = 0; i < d->nrules; i++)
 		rk_free(d->rules[i].id);
@@ -46,7 +46,7 @@ static void rt_def_free(rules_def *d)
 	rk_free(d);
 }
 
-static rules_lists *rt_lists(void)
+static inline rules_lists *rt_lists(void)
 {
 	rules_lists *l = rules_lists_new();
 	strset *a = strset_new();
@@ -72,7 +72,7 @@ typedef struct rt_val {
 	char diag[512];
 } rt_val;
 
-static rt_val rt_eval_in(const char *expr, const char *event,
+static inline rt_val rt_eval_in(const char *expr, const char *event,
 			 const char *features, const char *velocity)
 {
 	rt_val r;
@@ -120,7 +120,7 @@ out:
 	return r;
 }
 
-static rt_val rt_eval(const char *expr, const char *event)
+static inline rt_val rt_eval(const char *expr, const char *event)
 {
 	return rt_eval_in(expr, event, NULL, NULL);
 }
