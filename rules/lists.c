@@ -1,0 +1,132 @@
+/*
+ * lists.c - named lists (@blocked_ips): a reference-counted map from name
+ * to string set. A rules_lists is built, then shared read-only by the
+ * compiled sets bound to it; a change of any list builds a new one and
+ * recompiles, so readers never see a list change under them.
+ * Neighbours: strset.c (the sets), resolve.c (binds @name), store/.
+ */
+#include "rules_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct rules_lists {
+	atomic_int refs;
+	char **names;    /* sorted by name */
+	strset **sets;
+	int n, cap;
+};
+
+rules_lists *rules_lists_new(void)
+{
+	rules_lists *l = rk_calloc(1, sizeof(*l));
+	if (l)
+		atomic_init(&l->refs, 1);
+	return l;
+}
+
+rules_lists *rules_lists_ref(rules_lists *l)
+{
+	atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+	return l;
+}
+
+void rules_lists_free(rules_lists *l)
+{
+	if (!l || atomic_fetch_sub_explicit(&l->refs, 1,
+					    memory_order_acq_rel) != 1)
+		return;
+	for (int i = 0; i < l->n; i++) {
+		rk_free(l->names[i]);
+		strset_free(l->sets[i]);
+	}
+	rk_free(l->names);
+	rk_free(l->sets);
+	rk_free(l);
+}
+
+/* Index of name, or -(insertion point) - 1. */
+static int find(const rules_lists *l, const char *name)
+{
+	int lo = 0, hi = l->n;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2, c = strcmp(l->names[mid], name);
+		if (!c)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -lo - 1;
+}
+
+int rules_lists_put(rules_lists *l, const char *name, strset *set)
+{
+	int i = find(l, name);
+	if (i >= 0) {
+		strset_free(l->sets[i]);
+		l->sets[i] = set;
+		return 0;
+	}
+	i = -i - 1;
+	if (l->n == l->cap) {
+		int cap = l->cap ? l->cap * 2 : 8;
+		char **nn = rk_realloc(l->names, (size_t)cap * sizeof(char *));
+		if (!nn)
+			goto out_oom;
+		l->names = nn;
+		strset **ns = rk_realloc(l->sets, (size_t)cap * sizeof(strset *));
+		if (!ns)
+			goto out_oom;
+		l->sets = ns;
+		l->cap = cap;
+	}
+	char *copy = rk_strdup(name);
+	if (!copy)
+		goto out_oom;
+	memmove(l->names + i + 1, l->names + i, (size_t)(l->n - i) * sizeof(char *));
+	memmove(l->sets + i + 1, l->sets + i, (size_t)(l->n - i) * sizeof(strset *));
+	l->names[i] = copy;
+	l->sets[i] = set;
+	l->n++;
+	return 0;
+out_oom:
+	strset_free(set);
+	return RK_ENOMEM;
+}
+
+const strset *rules_lists_get(const rules_lists *l, const char *name)
+{
+	int i = find(l, name);
+	return i >= 0 ? l->sets[i] : NULL;
+}
+
+int rules_lists_put_def(rules_lists *l, const rules_def *def)
+{
+	for (int i = 0; i < def->nlists; i++) {
+		const rules_list_def *ld = &def->lists[i];
+		strset *s = strset_new();
+		if (!s)
+			return RK_ENOMEM;
+		for (int k = 0; k < ld->nitems; k++)
+			if (strset_add(s, ld->items[k], strlen(ld->items[k]))) {
+				strset_free(s);
+				return RK_ENOMEM;
+			}
+		int rc = rules_lists_put(l, ld->name, s);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int rules_lists_count(const rules_lists *l)
+{
+	return l->n;
+}
+
+const char *rules_lists_name(const rules_lists *l, int i)
+{
+	return i >= 0 && i < l->n ? l->names[i] : NULL;
+}
