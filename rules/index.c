@@ -58,7 +58,7 @@ static int th_flip(int th)
 static void classify(const rules_set *s, gkey *g)
 {
 	const node *n = &s->nodes[s->groups[g->group].guard];
-	g->indexable = false;
+	*g = (gkey){.group = g->group};
 	switch (n->op) {
 	case OP_LT_SK: case OP_LE_SK: case OP_GT_SK: case OP_GE_SK:
 		*g = (gkey){g->group, n->a, 1, FAM_THRESH, (uint8_t)th_of(n->op),
