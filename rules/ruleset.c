@@ -640,6 +640,22 @@ void rules_def_free(rules_def *def)
 
 #define ADD(ok, expr) ((ok) = (ok) && (expr) != NULL)
 
+/* cJSON_CreateStringArray leaks the array when an item fails to allocate
+ * (cJSON 1.7.15), so build it item by item. */
+static cJSON *str_array(char *const *v, int n)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (int i = 0; a && i < n; i++) {
+		cJSON *s = cJSON_CreateString(v[i]);
+		if (!s || !cJSON_AddItemToArray(a, s)) {
+			cJSON_Delete(s);
+			cJSON_Delete(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
 cJSON *rules_def_to_json(const rules_def *def)
 {
 	cJSON *o = cJSON_CreateObject(), *x, *a;
@@ -685,10 +701,11 @@ cJSON *rules_def_to_json(const rules_def *def)
 		ADD(ok, x = cJSON_AddObjectToObject(o, "lists"));
 		for (int i = 0; ok && i < def->nlists; i++) {
 			const rules_list_def *l = &def->lists[i];
-			ADD(ok, a = cJSON_CreateStringArray((const char *const *)l->items,
-							     l->nitems));
-			if (ok && !cJSON_AddItemToObject(x, l->name, a))
+			ADD(ok, a = str_array(l->items, l->nitems));
+			if (ok && !cJSON_AddItemToObject(x, l->name, a)) {
+				cJSON_Delete(a);
 				ok = false;
+			}
 		}
 	}
 	ADD(ok, a = cJSON_AddArrayToObject(o, "rules"));
@@ -713,10 +730,11 @@ cJSON *rules_def_to_json(const rules_def *def)
 							rules_mode_name(r->mode)));
 		if (r->ntags) {
 			cJSON *t;
-			ADD(ok, t = cJSON_CreateStringArray((const char *const *)r->tags,
-							     r->ntags));
-			if (ok && !cJSON_AddItemToObject(x, "tags", t))
+			ADD(ok, t = str_array(r->tags, r->ntags));
+			if (ok && !cJSON_AddItemToObject(x, "tags", t)) {
+				cJSON_Delete(t);
 				ok = false;
+			}
 		}
 	}
 	if (!ok) {
