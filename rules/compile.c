@@ -167,7 +167,8 @@ static uint32_t emit(cc *c, const node *proto)
 			if (proto->n && proto->args + proto->n == s->nargs &&
 			    proto->args != s->nodes[c->tab[j] - 1].args)
 				s->nargs = proto->args;
-			return c->tab[j] - 1;
+			/* The first copy may have folded: fold this use too. */
+			return fold(c, c->tab[j] - 1);
 		}
 	if (s->nnodes == c->nodecap) {
 		uint32_t ncap = c->nodecap ? c->nodecap * 2 : 256;
