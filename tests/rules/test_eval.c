@@ -316,6 +316,40 @@ static void test_shared_error(void **st)
 	rt_def_free(d);
 }
 
+/* Once a frame is warm, evaluation allocates nothing at all. */
+static void test_no_allocation(void **st)
+{
+	const char *w[] = {"lower(email) == \"bob@example.com\" and amount > 10",
+			   "email_domain(email) in [\"a\", \"b\", \"c\", \"example.com\"]",
+			   "matches(email, \"^B\") and in_cidr(ip, @ranges)",
+			   "card.country in [card.bin, s, \"US\"] and len(items) > 1",
+			   "upper(s) == \"ABC\" and coalesce(missing, 1) == 1",
+			   "[amount, 2] == [1500, 2]", "timestamp(\"2024-01-01T00:00:00Z\") > 0"};
+	rules_def *d = rt_def(w, 7);
+	rules_lists *l = rt_lists();
+	rk_diags dg;
+	rk_diags_init(&dg);
+	rules_set *s = rules_compile(d, l, &dg);
+	assert_non_null(s);
+	rules_frame *f = rules_frame_new(s);
+	cJSON *ev = cJSON_Parse(EV);
+	rules_input in = {ev, NULL, NULL, true};
+	rules_result r;
+	assert_int_equal(rules_eval(s, f, &in, &r), 0);
+	assert_int_equal(r.nhits, 7);
+	rk_alloc_fail_after(-1);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(rules_eval(s, f, &in, &r), 0);
+	assert_int_equal(rk_alloc_fail_after(-1), 0);
+	assert_int_equal(r.nhits, 7);
+	cJSON_Delete(ev);
+	rules_frame_free(f);
+	rules_set_free(s);
+	rk_diags_cleanup(&dg);
+	rules_lists_free(l);
+	rt_def_free(d);
+}
+
 int main(void)
 {
 	rk_cjson_hooks();
@@ -330,6 +364,7 @@ int main(void)
 		cmocka_unit_test(test_strings_and_comments),
 		cmocka_unit_test(test_sharing),
 		cmocka_unit_test(test_shared_error),
+		cmocka_unit_test(test_no_allocation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
