@@ -1,0 +1,105 @@
+/*
+ * engine.h - the rule sets riskd serves. A snapshot holds, per scenario,
+ * the compiled active version (immutable, reference-counted) with its
+ * per-rule hit and error counters, plus the lists. A reload thread polls
+ * the store (PRAGMA data_version), compiles off the request path and
+ * swaps the snapshot atomically; a request keeps the snapshot it started
+ * with. A version that fails to compile is refused and the old one keeps
+ * serving. Neighbours: store/store.h (source), handlers_*.c (readers).
+ */
+#ifndef SVC_ENGINE_H
+#define SVC_ENGINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../rules/rules.h"
+#include "config.h"
+
+struct cJSON;
+
+/* One scenario's active version. Shared between snapshots while its
+ * version and the lists it was compiled with stay the same. */
+typedef struct svc_scn {
+	atomic_int refs;
+	char *name;
+	int64_t version;
+	rules_set *set;
+	uint64_t lists_fp;          /* lists fingerprint it was compiled with */
+	int64_t loaded_at;          /* unix seconds */
+	atomic_uint_fast64_t *hits;    /* per rule (def order) */
+	atomic_uint_fast64_t *errors;  /* per rule */
+} svc_scn;
+
+typedef struct svc_snapshot {
+	atomic_int refs;
+	uint64_t generation;        /* 1, 2, ... one per swap */
+	svc_scn **scn;              /* sorted by name */
+	int nscn;
+	rules_lists *lists;
+	int nkeys;                  /* API keys in the store (not revoked) */
+} svc_snapshot;
+
+typedef struct svc_engine svc_engine;
+
+/* Reload outcome, given to svc_engine_reload's callback. */
+typedef void (*svc_reload_done)(void *arg, int rc,
+				const struct cJSON *report);
+
+typedef struct svc_engine_stats {
+	uint64_t generation;
+	uint64_t reloads_ok;        /* reloads that read the store */
+	uint64_t reloads_failed;    /* store unreadable */
+	uint64_t compile_refused;   /* versions refused (did not compile) */
+	int64_t last_reload;        /* unix seconds, 0 = never */
+	int nscenarios;
+} svc_engine_stats;
+
+/*
+ * Opens the store (which must exist) and loads every scenario's active
+ * version. A scenario that fails to compile is logged and skipped; a
+ * store that cannot be read fails: NULL with a message in err.
+ */
+svc_engine *svc_engine_new(const svc_config *c, char *err, size_t errlen);
+
+/* Starts the reload thread (polls every c->reload_ms; 0 = no polling). */
+int svc_engine_start(svc_engine *e);
+
+/* Stops the reload thread; pending reload callbacks get RK_ESTATE.
+ * Idempotent. */
+void svc_engine_stop(svc_engine *e);
+
+/* Stops the reload thread and frees; snapshots still held stay valid
+ * until released. NULL is a no-op. */
+void svc_engine_free(svc_engine *e);
+
+/* The current snapshot with one more reference. Never NULL. */
+svc_snapshot *svc_engine_acquire(svc_engine *e);
+/* Generation of the current snapshot (cheap: one atomic load). */
+uint64_t svc_engine_generation(svc_engine *e);
+svc_snapshot *svc_snapshot_ref(svc_snapshot *s);
+void svc_snapshot_release(svc_snapshot *s);
+/* The scenario by name, or NULL. Valid while s is held. */
+svc_scn *svc_snapshot_find(const svc_snapshot *s, const char *name);
+
+/*
+ * Asks the reload thread to reload now (SIGHUP, POST /v1/admin/reload).
+ * done, if set, is called once from the reload thread when a reload
+ * that began after this call has finished, with 0 or an RK_E* code and
+ * a report {"generation", "scenarios": [{"name", "version", "status":
+ * "loaded"|"unchanged"|"refused"|"removed", "errors": [..]}]} valid only
+ * during the call. RK_ESTATE when the engine is stopping (done not
+ * called).
+ */
+int svc_engine_reload(svc_engine *e, svc_reload_done done, void *arg);
+
+/* Reloads synchronously on the caller's thread (tests, start-up). */
+int svc_engine_reload_now(svc_engine *e);
+
+void svc_engine_get_stats(svc_engine *e, svc_engine_stats *st);
+
+/* Records one evaluation result in the scenario's rule counters. */
+void svc_scn_count(svc_scn *sc, const rules_result *r);
+
+#endif

@@ -1,0 +1,644 @@
+/*
+ * handlers_score.c - POST /v1/score, /v1/score/batch and /v1/simulate.
+ * The HTTP thread validates the envelope and queues the request; a
+ * worker runs the pipeline: deadline check -> scenario lookup in the
+ * worker's snapshot -> feature/velocity fetch stage -> deadline check ->
+ * evaluation in the worker's frame -> decision log -> response. Each
+ * worker owns one rules_frame per active scenario. Neighbours: server.c
+ * (requests, replies), engine.c (snapshots), declog.h, metrics.h.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "../common/rk.h"
+#include "../store/store.h"
+#include "server.h"
+
+#define BATCH_MAX 1000
+
+struct fcache {
+	svc_scn *sc;        /* kept alive by the worker's snapshot */
+	rules_frame *f;
+};
+
+struct svc_worker {
+	svc_server *srv;
+	int index;
+	svc_snapshot *snap;
+	struct fcache *fc;
+	int nfc, capfc;
+	store *st;          /* opened on the first simulate of a version */
+};
+
+/* ---- per-worker state ---- */
+
+void *svc_worker_new(void *srv, int index)
+{
+	svc_worker *w = rk_calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->srv = srv;
+	w->index = index;
+	return w;
+}
+
+void svc_worker_free(void *p)
+{
+	svc_worker *w = p;
+	if (!w)
+		return;
+	for (int i = 0; i < w->nfc; i++)
+		rules_frame_free(w->fc[i].f);
+	rk_free(w->fc);
+	svc_snapshot_release(w->snap);
+	store_close(w->st);
+	rk_free(w);
+}
+
+/* The current snapshot; frames of scenarios it no longer serves go. */
+static svc_snapshot *worker_snapshot(svc_worker *w)
+{
+	svc_engine *e = w->srv->engine;
+	if (w->snap && w->snap->generation == svc_engine_generation(e))
+		return w->snap;
+	svc_snapshot *s = svc_engine_acquire(e);
+	int k = 0;
+	for (int i = 0; i < w->nfc; i++) {
+		if (svc_snapshot_find(s, w->fc[i].sc->name) == w->fc[i].sc)
+			w->fc[k++] = w->fc[i];
+		else
+			rules_frame_free(w->fc[i].f);
+	}
+	w->nfc = k;
+	svc_snapshot_release(w->snap);   /* after the frames are gone */
+	w->snap = s;
+	return s;
+}
+
+static rules_frame *worker_frame(svc_worker *w, svc_scn *sc)
+{
+	for (int i = 0; i < w->nfc; i++)
+		if (w->fc[i].sc == sc)
+			return w->fc[i].f;
+	if (w->nfc == w->capfc) {
+		int cap = w->capfc ? w->capfc * 2 : 8;
+		struct fcache *fc = rk_realloc(w->fc, (size_t)cap *
+							      sizeof(*fc));
+		if (!fc)
+			return NULL;
+		w->fc = fc;
+		w->capfc = cap;
+	}
+	rules_frame *f = rules_frame_new(sc->set);
+	if (!f)
+		return NULL;
+	w->fc[w->nfc++] = (struct fcache){ sc, f };
+	return f;
+}
+
+/* ---- the envelope (HTTP thread) ---- */
+
+static const cJSON *field(const svc_req *r, const char *name)
+{
+	return cJSON_GetObjectItemCaseSensitive(r->json, name);
+}
+
+/* Common checks: request_id, deadline, scenario (if required). */
+static int check_envelope(svc_req *r, bool need_scenario)
+{
+	if (svc_req_set_id(r, field(r, "request_id")) ||
+	    svc_req_deadline(r, field(r, "deadline_ms")))
+		return RK_EINVAL;
+	const cJSON *sc = field(r, "scenario");
+	if ((sc || need_scenario) &&
+	    (!cJSON_IsString(sc) || !sc->valuestring[0])) {
+		svc_reply_error(r, 400, "bad_request",
+				"scenario: a non-empty string is required");
+		return RK_EINVAL;
+	}
+	return 0;
+}
+
+static int check_object(svc_req *r, const char *name, bool required)
+{
+	const cJSON *v = field(r, name);
+	if (!v && !required)
+		return 0;
+	if (!v || (!cJSON_IsObject(v) && (required || !cJSON_IsNull(v)))) {
+		svc_reply_error(r, 400, "bad_request",
+				"%s: %s JSON object", name,
+				required ? "a required" : "must be a");
+		return RK_EINVAL;
+	}
+	return 0;
+}
+
+/* ---- the pipeline (workers) ---- */
+
+/* What the fetch stage found for one event. */
+typedef struct inputs {
+	const cJSON *features;   /* {"group": {"field": v}} or NULL */
+	const cJSON *velocity;   /* {"name": n} or NULL */
+	const char *source;      /* tier the values came from (explain) */
+	bool degraded;
+	const char *degraded_reasons[3];
+	int ndegraded;
+} inputs;
+
+/*
+ * The feature-fetch stage. riskd runs on the embedded default here: no
+ * Redis tier and no in-process velocity yet, so every feature and
+ * velocity value reads as null and nothing is degraded. A later stage
+ * (L1 cache -> Redis, one pipelined round trip for all slots of
+ * rules_set_feature_slot, bounded by the request's remaining budget)
+ * fills `in` here without touching the rest of the pipeline.
+ */
+static void fetch_stage(svc_req *r, svc_scn *sc, const cJSON *event,
+			inputs *in)
+{
+	RK_UNUSED(r);
+	RK_UNUSED(sc);
+	RK_UNUSED(event);
+	memset(in, 0, sizeof(*in));
+	in->source = "none";
+}
+
+static void add_inputs(cJSON *o, const rules_set *set, int rule,
+		       const inputs *in)
+{
+	const rules_def *def = rules_set_def(set);
+	const int *slots;
+	int nf = rules_rule_features(set, rule, &slots);
+	int nv;
+	const int *vslots;
+	nv = rules_rule_velocity(set, rule, &vslots);
+	if (!nf && !nv)
+		return;
+	cJSON *arr = cJSON_AddArrayToObject(o, "inputs");
+	for (int i = 0; arr && i < nf; i++) {
+		const rules_need *n = rules_set_feature_slot(set, slots[i]);
+		if (!n)
+			continue;
+		cJSON *x = cJSON_CreateObject();
+		if (!x)
+			return;
+		char path[256];
+		snprintf(path, sizeof(path), "features.%s.%s", n->group,
+			 n->field);
+		cJSON_AddStringToObject(x, "path", path);
+		const cJSON *g = in->features ?
+			cJSON_GetObjectItemCaseSensitive(in->features,
+							 n->group) : NULL;
+		const cJSON *v = g ? cJSON_GetObjectItemCaseSensitive(
+					     g, n->field) : NULL;
+		cJSON_AddItemToObject(x, "value", v ? cJSON_Duplicate(v, 1) :
+						  cJSON_CreateNull());
+		cJSON_AddStringToObject(x, "source", v ? in->source : "none");
+		cJSON_AddNullToObject(x, "age_ms");
+		cJSON_AddItemToArray(arr, x);
+	}
+	for (int i = 0; arr && i < nv; i++) {
+		int d = rules_set_velocity_slot_def(set, vslots[i]);
+		if (d < 0 || d >= def->nvelocity)
+			continue;
+		cJSON *x = cJSON_CreateObject();
+		if (!x)
+			return;
+		const char *name = def->velocity[d].name;
+		char path[256];
+		snprintf(path, sizeof(path), "velocity.%s", name);
+		cJSON_AddStringToObject(x, "path", path);
+		const cJSON *v = in->velocity ?
+			cJSON_GetObjectItemCaseSensitive(in->velocity, name) :
+			NULL;
+		cJSON_AddItemToObject(x, "value", v ? cJSON_Duplicate(v, 1) :
+						  cJSON_CreateNull());
+		cJSON_AddStringToObject(x, "source", v ? in->source : "none");
+		cJSON_AddNullToObject(x, "age_ms");
+		cJSON_AddItemToArray(arr, x);
+	}
+}
+
+static void add_explain(cJSON *o, const rules_set *set,
+			const rules_result *res, const inputs *in)
+{
+	const rules_def *def = rules_set_def(set);
+	cJSON *arr = cJSON_AddArrayToObject(o, "explain");
+	for (int i = 0; arr && i < res->ntrace; i++) {
+		const rules_rule_trace *t = &res->trace[i];
+		const rules_rule_def *rd = &def->rules[t->rule];
+		cJSON *x = cJSON_CreateObject();
+		if (!x)
+			return;
+		cJSON_AddStringToObject(x, "rule", rd->id);
+		cJSON_AddStringToObject(x, "mode", rules_mode_name(rd->mode));
+		cJSON_AddBoolToObject(x, "matched", t->matched);
+		if (t->error)
+			cJSON_AddStringToObject(x, "error",
+						"runtime type error (the rule "
+						"does not match)");
+		else
+			cJSON_AddNullToObject(x, "error");
+		add_inputs(x, set, t->rule, in);
+		cJSON_AddItemToArray(arr, x);
+	}
+}
+
+/* The decision fields of one result into o (SPEC §6). */
+static int result_fields(svc_req *r, const rules_set *set,
+			 const rules_result *res, const inputs *in, cJSON *o)
+{
+	if (rules_result_to_json(set, res, o) ||
+	    !cJSON_AddBoolToObject(o, "degraded", in->degraded))
+		return RK_ENOMEM;
+	if (in->degraded) {
+		cJSON *d = cJSON_AddArrayToObject(o, "degraded_reasons");
+		for (int i = 0; d && i < in->ndegraded; i++)
+			cJSON_AddItemToArray(d, cJSON_CreateString(
+					     in->degraded_reasons[i]));
+	}
+	if (!cJSON_AddNullToObject(o, "region"))
+		return RK_ENOMEM;
+	if (r->explain)
+		add_explain(o, set, res, in);
+	return 0;
+}
+
+static void reply_expired(svc_req *r, const char *where)
+{
+	svc_note_deadline(r, where);
+	svc_reply_error(r, 504, "deadline_exceeded",
+			"deadline passed %s", where);
+}
+
+/*
+ * Scores one event: fetch, check, evaluate, count, log. Returns 0 with
+ * res filled, or replies/fills an error code: RK_ETIMEOUT (deadline),
+ * RK_ELIMIT (decision log full), RK_ENOMEM.
+ */
+static int score_one(svc_req *r, svc_worker *w, svc_scn *sc,
+		     rules_frame *f, const cJSON *event, const char *rid,
+		     bool record, inputs *in, rules_result *res)
+{
+	fetch_stage(r, sc, event, in);
+	if (svc_req_expired(r))
+		return RK_ETIMEOUT;
+	rules_input ri = { .event = event, .features = in->features,
+			   .velocity = in->velocity, .explain = r->explain };
+	int rc = rules_eval(sc->set, f, &ri, res);
+	if (rc)
+		return rc;
+	svc_scn_count(sc, res);
+	if (!record)
+		return 0;
+	svc_note_decision(sc, res);
+	return svc_record_decision(w->srv, sc, res, rid, event, in->degraded);
+}
+
+static void work_score(svc_req *r, svc_worker *w, int64_t queued_us)
+{
+	RK_UNUSED(queued_us);
+	if (svc_req_expired(r)) {
+		reply_expired(r, "while queued");
+		return;
+	}
+	svc_snapshot *snap = worker_snapshot(w);
+	const char *name = field(r, "scenario")->valuestring;
+	svc_scn *sc = svc_snapshot_find(snap, name);
+	if (!sc) {
+		svc_reply_error(r, 404, "unknown_scenario",
+				"no active rule set for scenario '%s'", name);
+		return;
+	}
+	rules_frame *f = worker_frame(w, sc);
+	if (!f) {
+		svc_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	inputs in;
+	rules_result res;
+	int rc = score_one(r, w, sc, f, field(r, "event"), r->request_id,
+			   true, &in, &res);
+	if (rc == RK_ETIMEOUT) {
+		reply_expired(r, "before evaluation");
+		return;
+	}
+	if (rc == RK_ELIMIT) {
+		svc_note_shed(r, "decision_log");
+		svc_reply_error(r, 503, "overloaded",
+				"decision log is behind; retry later");
+		r->retry_after = 1;
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	if (!o || rc ||
+	    !cJSON_AddStringToObject(o, "request_id", r->request_id) ||
+	    !cJSON_AddStringToObject(o, "scenario", sc->name) ||
+	    !cJSON_AddNumberToObject(o, "version", (double)sc->version) ||
+	    result_fields(r, sc->set, &res, &in, o) ||
+	    !cJSON_AddNumberToObject(o, "elapsed_us",
+				     (double)(rk_now_us() - r->start_us))) {
+		cJSON_Delete(o);
+		svc_reply_error(r, 500, "internal", "%s",
+				rc ? rk_strerror(rc) : "out of memory");
+		return;
+	}
+	svc_reply_json(r, 200, o);
+}
+
+void svc_h_score(svc_req *r)
+{
+	if (check_envelope(r, true) || check_object(r, "event", true))
+		return;
+	svc_req_submit(r, work_score);
+}
+
+/* ---- batch ---- */
+
+static cJSON *error_object(const char *code, const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *e = o ? cJSON_AddObjectToObject(o, "error") : NULL;
+	if (e) {
+		cJSON_AddStringToObject(e, "code", code);
+		cJSON_AddStringToObject(e, "message", msg);
+	}
+	return o;
+}
+
+static void work_batch(svc_req *r, svc_worker *w, int64_t queued_us)
+{
+	RK_UNUSED(queued_us);
+	if (svc_req_expired(r)) {
+		reply_expired(r, "while queued");
+		return;
+	}
+	svc_snapshot *snap = worker_snapshot(w);
+	const char *name = field(r, "scenario")->valuestring;
+	svc_scn *sc = svc_snapshot_find(snap, name);
+	if (!sc) {
+		svc_reply_error(r, 404, "unknown_scenario",
+				"no active rule set for scenario '%s'", name);
+		return;
+	}
+	rules_frame *f = worker_frame(w, sc);
+	cJSON *o = cJSON_CreateObject();
+	cJSON *arr = o ? cJSON_CreateArray() : NULL;
+	if (!f || !arr) {
+		cJSON_Delete(o);
+		svc_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	cJSON_AddStringToObject(o, "request_id", r->request_id);
+	cJSON_AddStringToObject(o, "scenario", sc->name);
+	cJSON_AddNumberToObject(o, "version", (double)sc->version);
+	int i = 0;
+	bool expired = false;
+	const cJSON *ev;
+	cJSON_ArrayForEach(ev, field(r, "events")) {
+		cJSON *x;
+		char rid[SVC_REQUEST_ID_MAX + 16];
+		snprintf(rid, sizeof(rid), "%s.%d", r->request_id, i++);
+		inputs in;
+		rules_result res;
+		int rc = 0;
+		if (!expired && svc_req_expired(r)) {
+			expired = true;
+			svc_note_deadline(r, "during the batch");
+		}
+		if (expired)
+			rc = RK_ETIMEOUT;
+		else if (!cJSON_IsObject(ev))
+			rc = RK_EINVAL;
+		else
+			rc = score_one(r, w, sc, f, ev, rid, true, &in, &res);
+		if (rc == RK_ETIMEOUT) {
+			x = error_object("deadline_exceeded",
+					 "deadline passed before this event");
+		} else if (rc == RK_EINVAL) {
+			x = error_object("bad_request",
+					 "the event is not a JSON object");
+		} else if (rc == RK_ELIMIT) {
+			svc_note_shed(r, "decision_log");
+			x = error_object("overloaded",
+					 "decision log is behind; retry later");
+		} else if (rc) {
+			x = error_object("internal", rk_strerror(rc));
+		} else {
+			x = cJSON_CreateObject();
+			if (x && result_fields(r, sc->set, &res, &in, x)) {
+				cJSON_Delete(x);
+				x = NULL;
+			}
+		}
+		if (!x) {
+			cJSON_Delete(arr);
+			cJSON_Delete(o);
+			svc_reply_error(r, 500, "internal", "out of memory");
+			return;
+		}
+		cJSON_AddItemToArray(arr, x);
+	}
+	cJSON_AddItemToObject(o, "results", arr);
+	cJSON_AddNumberToObject(o, "elapsed_us",
+				(double)(rk_now_us() - r->start_us));
+	svc_reply_json(r, 200, o);
+}
+
+void svc_h_batch(svc_req *r)
+{
+	if (check_envelope(r, true))
+		return;
+	const cJSON *ev = field(r, "events");
+	if (!cJSON_IsArray(ev)) {
+		svc_reply_error(r, 400, "bad_request",
+				"events: a required array of event objects");
+		return;
+	}
+	int n = cJSON_GetArraySize(ev);
+	if (n > BATCH_MAX) {
+		svc_reply_error(r, 400, "bad_request",
+				"events: %d events, at most %d per batch", n,
+				BATCH_MAX);
+		return;
+	}
+	svc_req_submit(r, work_batch);
+}
+
+/* ---- simulate ---- */
+
+/* Compiles the inline rule set, or the stored version, into *set. */
+static int simulate_set(svc_req *r, svc_worker *w, svc_snapshot *snap,
+			rules_set **set, char **scenario)
+{
+	const cJSON *rules = field(r, "rules");
+	const cJSON *ver = field(r, "version");
+	const cJSON *scn = field(r, "scenario");
+	rules_def *def = NULL;
+	rk_diags d;
+	rk_diags_init(&d);
+	int64_t version = 0;
+	if (rules) {
+		char *text = cJSON_PrintUnformatted(rules);
+		if (!text)
+			goto out_nomem;
+		def = rules_def_parse(text, strlen(text), &d);
+		rk_free(text);
+	} else if (ver) {
+		if (!w->st) {
+			char err[256];
+			w->st = store_open(w->srv->cfg->db, false, err,
+					   sizeof(err));
+			if (!w->st) {
+				svc_reply_error(r, 503, "store_unavailable",
+						"%s", err);
+				goto out;
+			}
+		}
+		int rc = store_load_def(w->st, scn->valuestring,
+					(int64_t)ver->valuedouble, &def,
+					&version);
+		if (rc == RK_ENOENT) {
+			svc_reply_error(r, 404, "unknown_scenario",
+					"scenario '%s' has no version %lld",
+					scn->valuestring,
+					(long long)ver->valuedouble);
+			goto out;
+		}
+		if (rc) {
+			svc_reply_error(r, 503, "store_unavailable", "%s",
+					store_errmsg(w->st));
+			goto out;
+		}
+	} else {
+		svc_scn *sc = svc_snapshot_find(snap, scn->valuestring);
+		if (!sc) {
+			svc_reply_error(r, 404, "unknown_scenario",
+					"no active rule set for scenario '%s'",
+					scn->valuestring);
+			goto out;
+		}
+		*set = rules_set_ref(sc->set);
+		*scenario = rk_strdup(sc->name);
+		rk_diags_cleanup(&d);
+		return *scenario ? 0 : RK_ENOMEM;
+	}
+	if (def)
+		*set = rules_compile(def, snap->lists, &d);
+	if (!*set) {
+		cJSON *o = error_object("bad_request",
+					"the rule set does not compile");
+		cJSON *e = o ? cJSON_GetObjectItem(o, "error") : NULL;
+		cJSON *errs = e ? cJSON_AddArrayToObject(e, "details") : NULL;
+		for (int i = 0; errs && i < d.n && i < 50; i++) {
+			char buf[512];
+			rk_diag_format(&d.v[i], NULL, buf, sizeof(buf));
+			cJSON_AddItemToArray(errs, cJSON_CreateString(buf));
+		}
+		r->err_code = "bad_request";
+		svc_reply_json(r, 400, o);
+		goto out;
+	}
+	rules_set_set_version(*set, version);
+	*scenario = rk_strdup(def->scenario);
+	rules_def_free(def);
+	rk_diags_cleanup(&d);
+	return *scenario ? 0 : RK_ENOMEM;
+out_nomem:
+	svc_reply_error(r, 500, "internal", "out of memory");
+out:
+	rules_def_free(def);
+	rk_diags_cleanup(&d);
+	return RK_EINVAL;
+}
+
+static void work_simulate(svc_req *r, svc_worker *w, int64_t queued_us)
+{
+	RK_UNUSED(queued_us);
+	if (svc_req_expired(r)) {
+		reply_expired(r, "while queued");
+		return;
+	}
+	svc_snapshot *snap = worker_snapshot(w);
+	rules_set *set = NULL;
+	char *scenario = NULL;
+	int rc = simulate_set(r, w, snap, &set, &scenario);
+	if (rc) {
+		if (r->state != SVC_REQ_REPLIED)
+			svc_reply_error(r, 500, "internal", "%s",
+					rk_strerror(rc));
+		rules_set_free(set);
+		rk_free(scenario);
+		return;
+	}
+	rules_frame *f = rules_frame_new(set);
+	cJSON *o = cJSON_CreateObject();
+	inputs in = { .source = "envelope" };
+	in.features = field(r, "features");
+	in.velocity = field(r, "velocity");
+	if (cJSON_IsNull(in.features))
+		in.features = NULL;
+	if (cJSON_IsNull(in.velocity))
+		in.velocity = NULL;
+	rules_result res;
+	rules_input ri = { .event = field(r, "event"),
+			   .features = in.features, .velocity = in.velocity,
+			   .explain = r->explain };
+	if (!f || !o) {
+		svc_reply_error(r, 500, "internal", "out of memory");
+		goto out;
+	}
+	if (svc_req_expired(r)) {
+		reply_expired(r, "before evaluation");
+		goto out;
+	}
+	if ((rc = rules_eval(set, f, &ri, &res)) ||
+	    !cJSON_AddStringToObject(o, "request_id", r->request_id) ||
+	    !cJSON_AddStringToObject(o, "scenario", scenario) ||
+	    !cJSON_AddNumberToObject(o, "version",
+				     (double)rules_set_version(set)) ||
+	    result_fields(r, set, &res, &in, o) ||
+	    !cJSON_AddBoolToObject(o, "simulated", true) ||
+	    !cJSON_AddNumberToObject(o, "elapsed_us",
+				     (double)(rk_now_us() - r->start_us))) {
+		svc_reply_error(r, 500, "internal", "%s",
+				rc ? rk_strerror(rc) : "out of memory");
+		goto out;
+	}
+	if (!rules_set_version(set))
+		cJSON_ReplaceItemInObject(o, "version", cJSON_CreateNull());
+	svc_reply_json(r, 200, o);
+	o = NULL;
+out:
+	cJSON_Delete(o);
+	rules_frame_free(f);
+	rules_set_free(set);
+	rk_free(scenario);
+}
+
+void svc_h_simulate(svc_req *r)
+{
+	const cJSON *rules = field(r, "rules");
+	const cJSON *ver = field(r, "version");
+	if (check_envelope(r, !rules) || check_object(r, "event", true) ||
+	    check_object(r, "features", false) ||
+	    check_object(r, "velocity", false) ||
+	    check_object(r, "rules", false))
+		return;
+	if (rules && ver) {
+		svc_reply_error(r, 400, "bad_request",
+				"give either version or rules, not both");
+		return;
+	}
+	if (ver && (!cJSON_IsNumber(ver) || ver->valuedouble < 1 ||
+		    ver->valuedouble != (double)(int64_t)ver->valuedouble)) {
+		svc_reply_error(r, 400, "bad_request",
+				"version: a positive integer");
+		return;
+	}
+	if (rules && svc_req_require_admin(r))
+		return;
+	svc_req_submit(r, work_simulate);
+}

@@ -1,0 +1,760 @@
+/*
+ * server.c - the HTTP front: libmicrohttpd with one epoll thread per
+ * HTTP thread and suspend/resume. Per request: a svc_req made at the
+ * headers (route, request id, auth, early 404/405/413/415), the body
+ * appended chunk by chunk under RISKD_MAX_BODY, JSON parsed, then the
+ * route's handler answers or queues it on the pool with the connection
+ * suspended. The completion callback records metrics and frees the
+ * request. Neighbours: server.h, pool.c, handlers_*.c, main.c.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
+#include "../common/rk.h"
+
+struct route {
+	const char *path;     /* exact, or prefix when ending in '/' */
+	const char *method;   /* "GET" (HEAD too) or "POST" */
+	svc_handler handler;
+	bool body;            /* JSON body expected */
+};
+
+static const struct route routes[] = {
+	{ "/v1/score", "POST", svc_h_score, true },
+	{ "/v1/score/batch", "POST", svc_h_batch, true },
+	{ "/v1/simulate", "POST", svc_h_simulate, true },
+	{ "/v1/scenarios", "GET", svc_h_scenarios, false },
+	{ "/v1/scenarios/", "GET", svc_h_scenario, false },
+	{ "/v1/admin/reload", "POST", svc_h_reload, false },
+	{ "/livez", "GET", svc_h_livez, false },
+	{ "/readyz", "GET", svc_h_readyz, false },
+	{ "/healthz", "GET", svc_h_readyz, false },
+	{ "/metrics", "GET", svc_h_metrics, false },
+};
+
+/* ---- observability and policy (log.h, metrics.h, auth.h, declog.h) ---- */
+
+static void log_line(const char *level, const char *msg, const svc_req *r)
+{
+	/* Placeholder until service/log.h lands. */
+	if (r)
+		fprintf(stderr, "{\"level\":\"%s\",\"msg\":\"%s\","
+			"\"request_id\":\"%s\"}\n", level, msg, r->request_id);
+	else
+		fprintf(stderr, "{\"level\":\"%s\",\"msg\":\"%s\"}\n",
+			level, msg);
+}
+
+static void log_http(const char *msg)
+{
+	log_line("warn", msg, NULL);
+}
+
+static int auth_check(svc_req *r)
+{
+	RK_UNUSED(r);
+	return 0;
+}
+
+static void request_done(svc_req *r, bool ok)
+{
+	RK_UNUSED(r);
+	RK_UNUSED(ok);
+}
+
+void svc_note_shed(svc_req *r, const char *reason)
+{
+	RK_UNUSED(r);
+	RK_UNUSED(reason);
+}
+
+void svc_note_deadline(svc_req *r, const char *where)
+{
+	RK_UNUSED(where);
+	log_line("debug", "deadline exceeded", r);
+}
+
+void svc_note_decision(svc_scn *sc, const rules_result *res)
+{
+	RK_UNUSED(sc);
+	RK_UNUSED(res);
+}
+
+int svc_record_decision(svc_server *s, svc_scn *sc, const rules_result *res,
+			const char *request_id, const cJSON *event,
+			bool degraded)
+{
+	RK_UNUSED(s);
+	RK_UNUSED(sc);
+	RK_UNUSED(res);
+	RK_UNUSED(request_id);
+	RK_UNUSED(event);
+	RK_UNUSED(degraded);
+	return 0;
+}
+
+int svc_req_require_admin(svc_req *r)
+{
+	if (r->is_admin)
+		return 0;
+	svc_snapshot *snap = svc_engine_acquire(r->srv->engine);
+	int nkeys = snap->nkeys;
+	svc_snapshot_release(snap);
+	if (!nkeys && r->loopback)
+		return 0;
+	svc_reply_error(r, 403, "forbidden",
+			nkeys ? "this endpoint needs an admin key" :
+				"with no API keys stored, admin endpoints "
+				"answer only to loopback clients");
+	return RK_EINVAL;
+}
+
+/* ---- replies ---- */
+
+static void set_reply(svc_req *r, int status, const char *ctype, char *text,
+		      size_t len)
+{
+	rk_free(r->resp);
+	r->status = status;
+	r->ctype = ctype;
+	r->resp = text;
+	r->resp_len = len;
+	r->state = SVC_REQ_REPLIED;
+}
+
+void svc_reply_text(svc_req *r, int status, const char *ctype, char *text,
+		    size_t len)
+{
+	if (!text) {
+		static const char oom[] = "{\"error\": {\"code\": \"internal\", "
+					  "\"message\": \"out of memory\"}}";
+		r->resp = NULL;
+		text = rk_strdup(oom);
+		len = text ? strlen(text) : 0;
+		status = 500;
+		ctype = "application/json";
+		r->err_code = "internal";
+	}
+	set_reply(r, status, ctype, text, len);
+}
+
+void svc_reply_json(svc_req *r, int status, cJSON *body)
+{
+	char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+	cJSON_Delete(body);
+	svc_reply_text(r, status, "application/json", text,
+		       text ? strlen(text) : 0);
+}
+
+void svc_reply_error(svc_req *r, int status, const char *code,
+		     const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->err_code = code;
+	cJSON *o = cJSON_CreateObject();
+	cJSON *e = o ? cJSON_AddObjectToObject(o, "error") : NULL;
+	if (!e || !cJSON_AddStringToObject(e, "code", code) ||
+	    !cJSON_AddStringToObject(e, "message", msg)) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	svc_reply_json(r, status, o);
+}
+
+static void reply_overloaded(svc_req *r, const char *why)
+{
+	svc_reply_error(r, 503, "overloaded", "%s; retry later", why);
+	r->retry_after = 1;
+}
+
+static enum MHD_Result send_reply(svc_req *r)
+{
+	char *body = r->resp;
+	r->resp = NULL;
+	if (!body) {
+		body = rk_strdup("");
+		r->resp_len = 0;
+		if (!body)
+			return MHD_NO;
+	}
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer_with_free_callback(
+			r->resp_len, body, rk_free);
+	if (!resp) {
+		rk_free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				r->ctype ? r->ctype : "application/json");
+	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+	if (r->retry_after) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%d", r->retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
+	if (r->allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	if (atomic_load(&r->srv->draining))
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
+					"close");
+	enum MHD_Result ret = MHD_queue_response(r->conn,
+						 (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* ---- suspension and the pool ---- */
+
+static void run_job(svc_job *job, void *wctx, int64_t queued_us)
+{
+	svc_req *r = (svc_req *)job;   /* job is the first member */
+	r->work(r, wctx, queued_us);
+	if (r->state != SVC_REQ_REPLIED)
+		svc_reply_error(r, 500, "internal", "no reply produced");
+	svc_req_resume(r);
+}
+
+void svc_req_suspend(svc_req *r)
+{
+	r->state = SVC_REQ_QUEUED;
+	r->suspended = true;
+	MHD_suspend_connection(r->conn);
+}
+
+void svc_req_resume(svc_req *r)
+{
+	MHD_resume_connection(r->conn);
+}
+
+void svc_req_submit(svc_req *r, svc_work work)
+{
+	r->work = work;
+	r->job.run = run_job;
+	svc_req_suspend(r);
+	int rc = svc_pool_submit(r->srv->pool, &r->job);
+	if (!rc)
+		return;
+	if (rc == RK_ELIMIT)
+		reply_overloaded(r, "admission queue full");
+	else if (rc == RK_ETIMEOUT)
+		reply_overloaded(r, "queueing delay above target");
+	else
+		reply_overloaded(r, "server is shutting down");
+	svc_note_shed(r, rc == RK_ELIMIT ? "queue_full" :
+		       rc == RK_ETIMEOUT ? "queue_delay" : "draining");
+	svc_req_resume(r);
+}
+
+/* ---- deadlines and ids ---- */
+
+int svc_req_deadline(svc_req *r, const cJSON *dl)
+{
+	const svc_config *c = r->srv->cfg;
+	int64_t ms = c->deadline_ms;
+	bool body_set = false;
+	if (dl && !cJSON_IsNull(dl)) {
+		double v = cJSON_IsNumber(dl) ? dl->valuedouble : -1;
+		if (v < 1 || v > 1e9 || v != (double)(int64_t)v) {
+			svc_reply_error(r, 400, "bad_request",
+					"deadline_ms: a positive integer of "
+					"milliseconds");
+			return RK_EINVAL;
+		}
+		ms = (int64_t)v;
+		body_set = true;
+	}
+	if (r->header_deadline_ms > 0 &&
+	    (!body_set || r->header_deadline_ms < ms))
+		ms = r->header_deadline_ms;
+	if (ms > c->max_deadline_ms)
+		ms = c->max_deadline_ms;
+	r->deadline_us = r->start_us + ms * 1000;
+	return 0;
+}
+
+bool svc_req_expired(const svc_req *r)
+{
+	return rk_now_us() >= r->deadline_us;
+}
+
+static bool valid_id(const char *s, size_t n)
+{
+	if (!n || n > SVC_REQUEST_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '"' ||
+		    s[i] == '\\')
+			return false;
+	return true;
+}
+
+int svc_req_set_id(svc_req *r, const cJSON *id)
+{
+	if (!id || cJSON_IsNull(id))
+		return 0;
+	if (!cJSON_IsString(id) || !valid_id(id->valuestring,
+					     strlen(id->valuestring))) {
+		svc_reply_error(r, 400, "bad_request",
+				"request_id: 1 to %d printable characters",
+				SVC_REQUEST_ID_MAX);
+		return RK_EINVAL;
+	}
+	snprintf(r->request_id, sizeof(r->request_id), "%s", id->valuestring);
+	return 0;
+}
+
+static void gen_id(svc_server *s, char *buf, size_t n)
+{
+	uint64_t seq = atomic_fetch_add_explicit(&s->id_seq, 1,
+						 memory_order_relaxed);
+	snprintf(buf, n, "%s-%012llx", s->id_prefix,
+		 (unsigned long long)seq);
+}
+
+/* ---- the request's first call: headers ---- */
+
+static const char *header(svc_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+static bool is_loopback(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn,
+					MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return false;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		static const unsigned char v4mapped[12] =
+			{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return true;
+		return !memcmp(in6->sin6_addr.s6_addr, v4mapped, 12) &&
+		       in6->sin6_addr.s6_addr[12] == 127;
+	}
+	return false;
+}
+
+static bool json_media_type(const char *ct)
+{
+	while (*ct == ' ')
+		ct++;
+	size_t n = strcspn(ct, "; \t");
+	if (n == 16 && !strncasecmp(ct, "application/json", 16))
+		return true;
+	/* structured syntax suffix: application/vnd.x+json */
+	return n > 17 && !strncasecmp(ct, "application/", 12) &&
+	       !strncasecmp(ct + n - 5, "+json", 5);
+}
+
+static const struct route *route_find(const char *url, const char *method,
+				      svc_req *r)
+{
+	bool path_known = false;
+	const char *allow = NULL;
+	for (size_t i = 0; i < RK_ARRAY_LEN(routes); i++) {
+		const struct route *rt = &routes[i];
+		size_t n = strlen(rt->path);
+		bool match;
+		if (rt->path[n - 1] == '/') {
+			const char *rest = url + n;
+			match = !strncmp(url, rt->path, n) && *rest &&
+				!strchr(rest, '/') &&
+				strlen(rest) < sizeof(r->arg);
+			if (match)
+				snprintf(r->arg, sizeof(r->arg), "%s", rest);
+		} else {
+			match = !strcmp(url, rt->path);
+		}
+		if (!match)
+			continue;
+		path_known = true;
+		r->route = rt->path[n - 1] == '/' ? "/v1/scenarios/{name}" :
+			   rt->path;
+		if (!strcmp(method, rt->method) ||
+		    (!strcmp(method, "HEAD") && !strcmp(rt->method, "GET")))
+			return rt;
+		allow = !strcmp(rt->method, "GET") ? "GET, HEAD" : "POST";
+	}
+	if (path_known) {
+		r->allow = allow;
+		svc_reply_error(r, 405, "method_not_allowed",
+				"%s is not allowed here (allowed: %s)", method,
+				allow);
+	} else {
+		r->route = "other";
+		svc_reply_error(r, 404, "not_found", "no such endpoint: %s",
+				url);
+	}
+	return NULL;
+}
+
+/* Checks made before any body is read. Replies on refusal. */
+static void on_headers(svc_req *r, const char *url, const char *method)
+{
+	svc_server *s = r->srv;
+	const struct route *rt = route_find(url, method, r);
+	if (!rt)
+		return;
+	r->handler = rt->handler;
+	r->route_body = rt->body;
+	const char *ex = MHD_lookup_connection_value(
+		r->conn, MHD_GET_ARGUMENT_KIND, "explain");
+	r->explain = ex && (!strcmp(ex, "true") || !strcmp(ex, "1"));
+	bool probe = !strncmp(url, "/livez", 6) || !strncmp(url, "/readyz", 7)
+		     || !strncmp(url, "/healthz", 8) ||
+		     !strncmp(url, "/metrics", 8);
+	if (atomic_load(&s->draining) && !probe) {
+		reply_overloaded(r, "server is draining");
+		svc_note_shed(r, "draining");
+		return;
+	}
+	const char *dl = header(r, "X-Deadline-Ms");
+	if (dl) {
+		char *end;
+		errno = 0;
+		long long v = strtoll(dl, &end, 10);
+		if (errno || end == dl || *end || v < 1) {
+			svc_reply_error(r, 400, "bad_request",
+					"X-Deadline-Ms: a positive integer");
+			return;
+		}
+		r->header_deadline_ms = v > 1000000000 ? 1000000000 : v;
+	}
+	if (!strncmp(url, "/v1/", 4) && auth_check(r))
+		return;
+	if (!rt->body)
+		return;
+	const char *ct = header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (ct && !json_media_type(ct)) {
+		svc_reply_error(r, 415, "unsupported_media_type",
+				"Content-Type %.100s is not application/json",
+				ct);
+		return;
+	}
+	const char *cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(cl, &end, 10);
+		if (!errno && end != cl && v > (unsigned long long)
+						   s->cfg->max_body) {
+			svc_reply_error(r, 413, "too_large",
+					"body of %llu bytes exceeds the limit "
+					"of %lld", v,
+					(long long)s->cfg->max_body);
+			return;
+		}
+	}
+}
+
+static bool has_body(svc_req *r)
+{
+	const char *cl = header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	return te || (cl && strcmp(cl, "0"));
+}
+
+static svc_req *req_new(svc_server *s, struct MHD_Connection *conn,
+			const char *method)
+{
+	svc_req *r = rk_calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->srv = s;
+	r->conn = conn;
+	r->start_us = rk_now_us();
+	r->state = SVC_REQ_READING;
+	r->route = "other";
+	snprintf(r->method, sizeof(r->method), "%s", method);
+	r->loopback = is_loopback(conn);
+	const char *id = header(r, "X-Request-Id");
+	if (id && valid_id(id, strlen(id)))
+		snprintf(r->request_id, sizeof(r->request_id), "%s", id);
+	else
+		gen_id(s, r->request_id, sizeof(r->request_id));
+	r->deadline_us = r->start_us + s->cfg->deadline_ms * 1000;
+	atomic_fetch_add(&s->inflight, 1);
+	return r;
+}
+
+static void req_free(svc_req *r)
+{
+	cJSON_Delete(r->json);
+	rk_free(r->body);
+	rk_free(r->resp);
+	rk_free(r);
+}
+
+/* ---- body ---- */
+
+static void append_body(svc_req *r, const char *data, size_t n)
+{
+	size_t max = (size_t)r->srv->cfg->max_body;
+	if (r->too_large || r->len + n > max) {
+		r->too_large = true;
+		r->len += n;   /* counted for the message, not kept */
+		return;
+	}
+	if (r->len + n + 1 > r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 4096;
+		while (cap < r->len + n + 1)
+			cap *= 2;
+		if (cap > max + 1)
+			cap = max + 1;
+		char *b = rk_realloc(r->body, cap);
+		if (!b) {
+			r->too_large = true;   /* answered as 503 below */
+			r->oom = true;
+			return;
+		}
+		r->body = b;
+		r->cap = cap;
+	}
+	memcpy(r->body + r->len, data, n);
+	r->len += n;
+	r->body[r->len] = '\0';
+}
+
+/* Parses the body as a JSON object; replies bad_json on failure. */
+static int parse_body(svc_req *r)
+{
+	if (!r->len) {
+		svc_reply_error(r, 400, "bad_json",
+				"empty body at byte offset 0");
+		return RK_EINVAL;
+	}
+	const char *end = NULL;
+	r->json = cJSON_ParseWithLengthOpts(r->body, r->len, &end, false);
+	if (!r->json) {
+		size_t off = end && end >= r->body ?
+				     (size_t)(end - r->body) : 0;
+		if (off > r->len)
+			off = r->len;
+		svc_reply_error(r, 400, "bad_json",
+				"invalid JSON at byte offset %zu", off);
+		return RK_EINVAL;
+	}
+	size_t off = (size_t)(end - r->body);
+	while (off < r->len && isspace((unsigned char)r->body[off]))
+		off++;
+	if (off < r->len) {
+		svc_reply_error(r, 400, "bad_json",
+				"trailing data at byte offset %zu", off);
+		return RK_EINVAL;
+	}
+	if (!cJSON_IsObject(r->json)) {
+		svc_reply_error(r, 400, "bad_request",
+				"the body must be a JSON object");
+		return RK_EINVAL;
+	}
+	return 0;
+}
+
+/* ---- libmicrohttpd callbacks ---- */
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
+				 const char *url, const char *method,
+				 const char *version, const char *upload,
+				 size_t *upload_size, void **con_cls)
+{
+	svc_server *s = cls;
+	svc_req *r = *con_cls;
+	if (!r) {
+		r = req_new(s, conn, method);
+		if (!r)
+			return MHD_NO;
+		*con_cls = r;
+		on_headers(r, url, method);
+		/* Refuse an announced body without reading it; otherwise
+		 * answer at the final call so the connection stays open. */
+		if (r->state == SVC_REQ_REPLIED && has_body(r))
+			return send_reply(r);
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (r->state == SVC_REQ_READING)
+			append_body(r, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (r->state == SVC_REQ_REPLIED)
+		return send_reply(r);   /* resumed, or refused above */
+	if (r->state != SVC_REQ_READING)
+		return MHD_YES;         /* spurious call while queued */
+	if (r->oom)
+		reply_overloaded(r, "out of memory reading the body");
+	else if (r->too_large)
+		svc_reply_error(r, 413, "too_large",
+				"body exceeds the limit of %lld bytes",
+				(long long)s->cfg->max_body);
+	else if (!r->route_body || !parse_body(r))
+		r->handler(r);
+	if (r->suspended)
+		return MHD_YES;   /* a worker or the reload thread has it */
+	if (r->state != SVC_REQ_REPLIED)
+		svc_reply_error(r, 500, "internal", "no reply produced");
+	return send_reply(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+			 void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	svc_server *s = cls;
+	svc_req *r = *con_cls;
+	if (!r)
+		return;
+	*con_cls = NULL;
+	request_done(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	req_free(r);
+	atomic_fetch_sub(&s->inflight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_http(msg);
+}
+
+/* ---- life cycle ---- */
+
+svc_server *svc_server_new(const svc_config *c, svc_engine *engine,
+			   char *err, size_t errlen)
+{
+	svc_server *s = rk_calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->cfg = c;
+	s->engine = engine;
+	s->started_at = (int64_t)time(NULL);
+	atomic_init(&s->draining, false);
+	atomic_init(&s->inflight, 0);
+	atomic_init(&s->id_seq, 1);
+	unsigned char rnd[4];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		uint64_t t = (uint64_t)rk_now_ns() ^ (uint64_t)getpid();
+		memcpy(rnd, &t, sizeof(rnd));
+	}
+	snprintf(s->id_prefix, sizeof(s->id_prefix), "%02x%02x%02x%02x",
+		 rnd[0], rnd[1], rnd[2], rnd[3]);
+	svc_pool_opts po = {
+		.threads = c->threads,
+		.capacity = c->queue,
+		.target_us = c->queue_target_ms * 1000,
+		.interval_us = 100000,
+		.worker_init = svc_worker_new,
+		.worker_fini = svc_worker_free,
+		.arg = s,
+	};
+	s->pool = svc_pool_new(&po, err, errlen);
+	if (!s->pool) {
+		rk_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int svc_server_start(svc_server *s, char *err, size_t errlen)
+{
+	const svc_config *c = s->cfg;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+			 MHD_USE_TURBO;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, c->listen_host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)c->listen_port);
+	} else if (inet_pton(AF_INET6, c->listen_host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)c->listen_port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		snprintf(err, errlen, "RISKD_LISTEN: bad address %s",
+			 c->listen_host);
+		return RK_EINVAL;
+	}
+	s->daemon = MHD_start_daemon(
+		flags, (uint16_t)c->listen_port, NULL, NULL, on_access, s,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned)(c->http_threads > 1 ? c->http_threads : 0),
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_conns,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->conn_timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->conn_memory,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_END);
+	if (!s->daemon) {
+		snprintf(err, errlen,
+			 "cannot listen on %s (address in use or not "
+			 "permitted?)", c->listen);
+		return RK_EIO;
+	}
+	const union MHD_DaemonInfo *di =
+		MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = di && di->port ? di->port : c->listen_port;
+	return 0;
+}
+
+int svc_server_drain(svc_server *s)
+{
+	atomic_store(&s->draining, true);
+	int64_t until = rk_now_us() + s->cfg->drain_ms * 1000;
+	int n;
+	while ((n = atomic_load(&s->inflight)) > 0 && rk_now_us() < until) {
+		struct timespec ts = { 0, 2000000 };
+		nanosleep(&ts, NULL);
+	}
+	return n;
+}
+
+void svc_server_free(svc_server *s)
+{
+	if (!s)
+		return;
+	atomic_store(&s->draining, true);
+	/* Queued jobs run and resume their connections while the daemon
+	 * still lives; then reload waiters are answered; then the daemon
+	 * closes what is left. */
+	svc_pool_stop(s->pool);
+	svc_engine_stop(s->engine);
+	if (s->daemon)
+		MHD_stop_daemon(s->daemon);
+	svc_pool_free(s->pool);
+	rk_free(s);
+}
