@@ -222,8 +222,6 @@ static int set_active(store *st, const char *scenario, int64_t version)
 	return rc;
 }
 
-int store_list_replace_tx(store *st, const rules_list_def *l);
-
 static int insert_rules(store *st, const rules_def *def, int64_t version)
 {
 	sqlite3_stmt *q;

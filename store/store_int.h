@@ -29,6 +29,9 @@ int store_begin(store *st);
 int store_commit(store *st);
 void store_rollback_tx(store *st);
 int64_t store_now(void);
+/* Inside a transaction: list l's items become exactly l->items
+ * (store_lists.c). */
+int store_list_replace_tx(store *st, const rules_list_def *l);
 void store_sha256_hex(const void *data, size_t n, char out[65]);
 
 #endif

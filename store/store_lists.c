@@ -39,8 +39,6 @@ static int items(store *st, const char *sql, const char *name,
 	return rc;
 }
 
-/* Inside a transaction: list l's items become exactly l->items. */
-int store_list_replace_tx(store *st, const rules_list_def *l);
 int store_list_replace_tx(store *st, const rules_list_def *l)
 {
 	int rc = touch(st, l->name);
