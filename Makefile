@@ -21,12 +21,12 @@ CFLAGS   ?=
 CFLAGS   += -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(PKG_CFLAGS) -I. -pthread
 LDLIBS   += $(PKG_LIBS) -lm -pthread
 
+comma := ,
 ifneq ($(SANITIZER),)
 CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZER)
 BUILD   := build/san-$(subst $(comma),-,$(SANITIZER))
 endif
-comma := ,
 
 LIB_SRC  := $(wildcard common/*.c rules/*.c store/*.c gen/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
@@ -130,5 +130,7 @@ uninstall:
 
 clean:
 	rm -rf build
+
+.SECONDARY:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
