@@ -197,7 +197,7 @@ static uint64_t lists_fp(const rules_lists *l)
 static void report_scn(cJSON *arr, const char *name, int64_t version,
 		       const char *status, const rk_diags *d)
 {
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = arr ? cJSON_CreateObject() : NULL;
 	if (!o)
 		return;
 	cJSON_AddStringToObject(o, "name", name);

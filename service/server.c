@@ -707,18 +707,22 @@ int svc_server_start(svc_server *s, char *err, size_t errlen)
 			 c->listen_host);
 		return RK_EINVAL;
 	}
-	s->daemon = MHD_start_daemon(
-		flags, (uint16_t)c->listen_port, NULL, NULL, on_access, s,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-		MHD_OPTION_THREAD_POOL_SIZE,
-		(unsigned)(c->http_threads > 1 ? c->http_threads : 0),
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_conns,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->conn_timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)c->conn_memory,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_END);
+	struct MHD_OptionItem opts[] = {
+		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s },
+		{ MHD_OPTION_SOCK_ADDR, 0, &ss },
+		{ MHD_OPTION_CONNECTION_LIMIT, c->max_conns, NULL },
+		{ MHD_OPTION_CONNECTION_TIMEOUT, c->conn_timeout_s, NULL },
+		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->conn_memory, NULL },
+		{ MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL },
+		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
+		{ MHD_OPTION_THREAD_POOL_SIZE, c->http_threads, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	if (c->http_threads < 2)   /* one epoll thread: no pool */
+		opts[RK_ARRAY_LEN(opts) - 2].option = MHD_OPTION_END;
+	s->daemon = MHD_start_daemon(flags, (uint16_t)c->listen_port, NULL,
+				     NULL, on_access, s, MHD_OPTION_ARRAY,
+				     opts, MHD_OPTION_END);
 	if (!s->daemon) {
 		snprintf(err, errlen,
 			 "cannot listen on %s (address in use or not "

@@ -211,8 +211,9 @@ check "reload report" '[["payments", "unchanged"]]' "$(j "[[s['name'], s['status
 sed 's/"review": 50/"review": 40/' schemas/examples/payments.json >"$TMP/p2.json"
 riskctl import "$TMP/p2.json" --activate >/dev/null
 req POST /v1/admin/reload
-check "reload loads the new version" '[["payments", 2, "loaded"]]' \
-	"$(j "[[s['name'], s['version'], s['status']] for s in d['scenarios']]")"
+# (the poll may have loaded it first: then the reload finds it unchanged)
+check "reload loads the new version" '[["payments", 2, true]]' \
+	"$(j "[[s['name'], s['version'], s['status'] in ('loaded', 'unchanged')] for s in d['scenarios']]")"
 post /v1/score '{"scenario":"payments","event":{"amount":1500,"user":{"age_days":20}}}'
 check "new version serves" 2 "$(j "d['version']")"
 riskctl import schemas/examples/payments.json --activate >/dev/null
