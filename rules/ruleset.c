@@ -41,6 +41,7 @@ typedef struct pctx {
 	const char *text;
 	size_t len;
 	int errors;
+	strset *ids;     /* rule ids seen, for duplicates */
 } pctx;
 
 static void err(pctx *p, const char *where, const char *fmt, ...)
@@ -395,10 +396,13 @@ static void rule_lines(pctx *p)
 		i = skip_ws(t, i + 1, n);
 		if (is_rules && i < n && t[i] == '[') {
 			i++;
+			/* Count newlines incrementally: files hold 100k rules. */
+			int line = 1;
+			size_t counted = 0;
 			for (int k = 0; k < p->def->nrules && i < n; k++) {
 				i = skip_ws(t, i, n);
-				int line, col;
-				line_col(t, i, &line, &col);
+				for (; counted < i; counted++)
+					line += t[counted] == '\n';
 				p->def->rules[k].line = line;
 				i = skip_ws(t, skip_value(t, i, n), n);
 				if (i < n && t[i] == ',')
@@ -479,9 +483,11 @@ static void parse_rule(pctx *p, const cJSON *o, int i)
 		snprintf(w, sizeof(w), "%s.id", path);
 		if (!is_name(r->id, false))
 			err(p, w, "'%.80s' is not a rule id ([a-z0-9_.-]{1,64})", r->id);
-		for (int k = 0; k < def->nrules - 1; k++)
-			if (def->rules[k].id && !strcmp(def->rules[k].id, r->id))
-				err(p, w, "duplicate rule id '%s'", r->id);
+		size_t before = strset_count(p->ids);
+		if (strset_add(p->ids, r->id, strlen(r->id)))
+			oom(p);
+		else if (strset_count(p->ids) == before)
+			err(p, w, "duplicate rule id '%s'", r->id);
 	}
 	if (ok && r->when) {
 		snprintf(w, sizeof(w), "%s.when", path);
@@ -578,7 +584,8 @@ rules_def *rules_def_parse(const char *json, size_t len, rk_diags *d)
 	} else {
 		int n = cJSON_GetArraySize(rules);
 		def->rules = rk_calloc((size_t)n, sizeof(*def->rules));
-		if (!def->rules) {
+		p.ids = strset_new();
+		if (!def->rules || !p.ids) {
 			oom(&p);
 			goto out;
 		}
@@ -588,6 +595,7 @@ rules_def *rules_def_parse(const char *json, size_t len, rk_diags *d)
 		rule_lines(&p);
 	}
 out:
+	strset_free(p.ids);
 	cJSON_Delete(root);
 	if (p.errors || d->oom) {
 		rules_def_free(def);
