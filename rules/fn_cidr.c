@@ -264,9 +264,9 @@ static bool match_v4(const fn_cidr_set *cs, uint32_t a)
 {
 	pfx p = { .fam = FAM_V4 };
 
-	for (unsigned l = 0; l <= 32; l++) {
-		if (!(cs->v4_lens >> l & 1))
-			continue;
+	/* Visit only the prefix lengths in use. */
+	for (uint64_t m = cs->v4_lens; m; m &= m - 1) {
+		unsigned l = (unsigned)__builtin_ctzll(m);
 		p.len = (uint8_t)l;
 		p.lo = mask32(a, l);
 		if (has(cs, &p))
