@@ -48,11 +48,23 @@ struct svc_engine {
 static void elog(const char *level, const char *msg, const char *scenario,
 		 int64_t version, const char *error)
 {
-	/* Placeholder until service/log.h lands. */
-	fprintf(stderr, "{\"level\":\"%s\",\"msg\":\"%s\",\"scenario\":"
-		"\"%s\",\"version\":%lld,\"error\":\"%s\"}\n", level, msg,
-		scenario ? scenario : "", (long long)version,
-		error ? error : "");
+	/* A JSON line on stderr (until service/log.h is wired in). */
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return;
+	cJSON_AddStringToObject(o, "level", level);
+	cJSON_AddStringToObject(o, "msg", msg);
+	if (scenario)
+		cJSON_AddStringToObject(o, "scenario", scenario);
+	if (version)
+		cJSON_AddNumberToObject(o, "version", (double)version);
+	if (error)
+		cJSON_AddStringToObject(o, "error", error);
+	char *t = cJSON_PrintUnformatted(o);
+	if (t)
+		fprintf(stderr, "%s\n", t);
+	rk_free(t);
+	cJSON_Delete(o);
 }
 
 /* ---- scenarios and snapshots ---- */

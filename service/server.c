@@ -50,13 +50,22 @@ static const struct route routes[] = {
 
 static void log_line(const char *level, const char *msg, const svc_req *r)
 {
-	/* Placeholder until service/log.h lands. */
+	/* A JSON line on stderr (until service/log.h is wired in). */
+	if (!strcmp(level, "debug") &&
+	    (!r || strcmp(r->srv->cfg->log_level, "debug")))
+		return;
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return;
+	cJSON_AddStringToObject(o, "level", level);
+	cJSON_AddStringToObject(o, "msg", msg);
 	if (r)
-		fprintf(stderr, "{\"level\":\"%s\",\"msg\":\"%s\","
-			"\"request_id\":\"%s\"}\n", level, msg, r->request_id);
-	else
-		fprintf(stderr, "{\"level\":\"%s\",\"msg\":\"%s\"}\n",
-			level, msg);
+		cJSON_AddStringToObject(o, "request_id", r->request_id);
+	char *t = cJSON_PrintUnformatted(o);
+	if (t)
+		fprintf(stderr, "%s\n", t);
+	rk_free(t);
+	cJSON_Delete(o);
 }
 
 static void log_http(const char *msg)
@@ -84,8 +93,9 @@ void svc_note_shed(svc_req *r, const char *reason)
 
 void svc_note_deadline(svc_req *r, const char *where)
 {
-	RK_UNUSED(where);
-	log_line("debug", "deadline exceeded", r);
+	char msg[96];
+	snprintf(msg, sizeof(msg), "deadline exceeded %s", where);
+	log_line("debug", msg, r);
 }
 
 void svc_note_decision(svc_scn *sc, const rules_result *res)
