@@ -667,10 +667,6 @@ int rules_eval(const rules_set *s, rules_frame *f, const rules_input *in,
 			for (uint32_t k = 0; k < g->n; k++) {
 				uint32_t r = s->grules[g->first + k];
 				uint32_t root = s->rules[r].root;
-				if (root == g->guard) {
-					setbit(f->rmatch, r);
-					continue;
-				}
 				f->err = false;
 				rv v = eval_node(f, root);
 				if (f->err)

@@ -375,9 +375,12 @@ void index_eval(rules_frame *f)
 		uint32_t g = s->plain[i];
 		f->err = false;
 		rv v = eval_node(f, s->groups[g].guard);
+		/* A non-boolean guard is a type error for `guard and ...`
+		 * but not for a rule that is just that value: let the
+		 * rules' own evaluation tell the two apart. */
 		if (f->err)
 			setbit(f->gerr, g);
-		else if (v.t == RV_BOOL && v.b)
+		else if (v.t == RV_BOOL ? v.b : v.t != RV_NULL)
 			setbit(f->gtrue, g);
 	}
 }

@@ -20,6 +20,7 @@ static const char *const shapes[] = {
 	"a + 1 == %d", "len(b) > %d and a > 2", "a > %d and b == \"v1\"",
 	"a >= %d or b == \"v2\"", "b > %d", "not (a > %d)",
 	"a == %d and a > 1 and a < 8", "c == %d", "c > %d",
+	"b and a > %d", "a", "b", "not b and a < %d", "b or a > %d",
 };
 
 static const char *const values[] = {
