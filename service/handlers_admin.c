@@ -6,6 +6,7 @@
  * /metrics. All but reload answer on the HTTP thread: they only read a
  * snapshot. Neighbours: server.c, engine.c, metrics.h.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -193,9 +194,172 @@ void svc_h_readyz(svc_req *r)
 	svc_reply_json(r, ready ? 200 : 503, o);
 }
 
+/* ---- /metrics ---- */
+
+/* A growing text buffer for the exposition format. */
+struct text {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void put(struct text *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void put(struct text *t, const char *fmt, ...)
+{
+	for (int pass = 0; pass < 2 && !t->oom; pass++) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(t->p ? t->p + t->len : NULL,
+				  t->p ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->oom = true;
+			return;
+		}
+		if (t->p && t->len + (size_t)n < t->cap) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t cap = t->cap ? t->cap : 4096;
+		while (cap <= t->len + (size_t)n)
+			cap *= 2;
+		char *q = rk_realloc(t->p, cap);
+		if (!q) {
+			t->oom = true;
+			return;
+		}
+		t->p = q;
+		t->cap = cap;
+	}
+}
+
+/* Label values: backslash, quote and newline escaped. */
+static void put_label(struct text *t, const char *v)
+{
+	for (; *v && !t->oom; v++) {
+		if (*v == '\\' || *v == '"')
+			put(t, "\\%c", *v);
+		else if (*v == '\n')
+			put(t, "\\n");
+		else
+			put(t, "%c", *v);
+	}
+}
+
+static void put_rule_counters(struct text *t, const svc_snapshot *snap,
+			      bool errors)
+{
+	const char *name = errors ? "riskd_rule_errors_total" :
+				    "riskd_rule_hits_total";
+	put(t, "# HELP %s %s\n# TYPE %s counter\n", name,
+	    errors ? "Runtime type errors per rule (the rule did not match)." :
+		     "Matches per rule (active and shadow).", name);
+	for (int i = 0; i < snap->nscn; i++) {
+		const svc_scn *sc = snap->scn[i];
+		const rules_def *def = rules_set_def(sc->set);
+		for (int k = 0; k < def->nrules; k++) {
+			uint64_t v = atomic_load_explicit(
+				errors ? &sc->errors[k] : &sc->hits[k],
+				memory_order_relaxed);
+			put(t, "%s{scenario=\"", name);
+			put_label(t, sc->name);
+			put(t, "\",rule=\"");
+			put_label(t, def->rules[k].id);
+			put(t, "\"} %llu\n", (unsigned long long)v);
+		}
+	}
+}
+
+/*
+ * The service's own state: admission queue, in-flight requests, rule
+ * sets, reloads, per-rule hits and errors. Request counts and latency
+ * histograms per endpoint come from the metrics registry (metrics.h).
+ */
 void svc_h_metrics(svc_req *r)
 {
-	char *text = rk_strdup("# metrics not wired yet\n");
+	svc_server *s = r->srv;
+	struct text t = { 0 };
+	svc_pool_stats ps;
+	svc_pool_get_stats(s->pool, &ps);
+	svc_engine_stats es;
+	svc_engine_get_stats(s->engine, &es);
+	svc_snapshot *snap = svc_engine_acquire(s->engine);
+
+	put(&t, "# HELP riskd_queue_depth Requests waiting for a worker.\n"
+		"# TYPE riskd_queue_depth gauge\nriskd_queue_depth %d\n",
+	    ps.depth);
+	put(&t, "# HELP riskd_queue_capacity Admission queue bound "
+		"(RISKD_QUEUE).\n# TYPE riskd_queue_capacity gauge\n"
+		"riskd_queue_capacity %d\n", s->cfg->queue);
+	put(&t, "# HELP riskd_workers_busy Workers evaluating now.\n"
+		"# TYPE riskd_workers_busy gauge\nriskd_workers_busy %d\n",
+	    ps.busy);
+	put(&t, "# HELP riskd_workers Evaluation workers (RISKD_THREADS).\n"
+		"# TYPE riskd_workers gauge\nriskd_workers %d\n",
+	    s->cfg->threads);
+	put(&t, "# HELP riskd_queue_delay_seconds Queueing delay of the last "
+		"dequeued request.\n# TYPE riskd_queue_delay_seconds gauge\n"
+		"riskd_queue_delay_seconds %.6f\n",
+	    (double)ps.last_delay_us / 1e6);
+	put(&t, "# HELP riskd_admitted_total Requests admitted to the "
+		"queue.\n# TYPE riskd_admitted_total counter\n"
+		"riskd_admitted_total %llu\n",
+	    (unsigned long long)ps.submitted);
+	put(&t, "# HELP riskd_shed_total Requests refused by admission "
+		"control.\n# TYPE riskd_shed_total counter\n"
+		"riskd_shed_total{reason=\"queue_full\"} %llu\n"
+		"riskd_shed_total{reason=\"queue_delay\"} %llu\n",
+	    (unsigned long long)ps.shed_full,
+	    (unsigned long long)ps.shed_delay);
+	put(&t, "# HELP riskd_inflight_requests Accepted requests not yet "
+		"answered.\n# TYPE riskd_inflight_requests gauge\n"
+		"riskd_inflight_requests %d\n", atomic_load(&s->inflight));
+	put(&t, "# HELP riskd_draining 1 while draining after SIGTERM.\n"
+		"# TYPE riskd_draining gauge\nriskd_draining %d\n",
+	    atomic_load(&s->draining) ? 1 : 0);
+	put(&t, "# HELP riskd_ruleset_generation Snapshot swaps since "
+		"start.\n# TYPE riskd_ruleset_generation gauge\n"
+		"riskd_ruleset_generation %llu\n",
+	    (unsigned long long)snap->generation);
+	put(&t, "# HELP riskd_ruleset_version Active version served per "
+		"scenario.\n# TYPE riskd_ruleset_version gauge\n");
+	for (int i = 0; i < snap->nscn; i++) {
+		put(&t, "riskd_ruleset_version{scenario=\"");
+		put_label(&t, snap->scn[i]->name);
+		put(&t, "\"} %lld\n", (long long)snap->scn[i]->version);
+	}
+	put(&t, "# HELP riskd_ruleset_rules Rules of the served version.\n"
+		"# TYPE riskd_ruleset_rules gauge\n");
+	for (int i = 0; i < snap->nscn; i++) {
+		put(&t, "riskd_ruleset_rules{scenario=\"");
+		put_label(&t, snap->scn[i]->name);
+		put(&t, "\"} %d\n", rules_set_nrules(snap->scn[i]->set));
+	}
+	put(&t, "# HELP riskd_reloads_total Store reloads by result.\n"
+		"# TYPE riskd_reloads_total counter\n"
+		"riskd_reloads_total{result=\"ok\"} %llu\n"
+		"riskd_reloads_total{result=\"error\"} %llu\n",
+	    (unsigned long long)es.reloads_ok,
+	    (unsigned long long)es.reloads_failed);
+	put(&t, "# HELP riskd_ruleset_refused_total Versions refused "
+		"because they did not compile.\n"
+		"# TYPE riskd_ruleset_refused_total counter\n"
+		"riskd_ruleset_refused_total %llu\n",
+	    (unsigned long long)es.compile_refused);
+	put(&t, "# HELP riskd_last_reload_timestamp_seconds Last store read."
+		"\n# TYPE riskd_last_reload_timestamp_seconds gauge\n"
+		"riskd_last_reload_timestamp_seconds %lld\n",
+	    (long long)es.last_reload);
+	put_rule_counters(&t, snap, false);
+	put_rule_counters(&t, snap, true);
+	svc_snapshot_release(snap);
+	if (t.oom) {
+		rk_free(t.p);
+		svc_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
 	svc_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8",
-		       text, text ? strlen(text) : 0);
+		       t.p, t.len);
 }

@@ -225,6 +225,16 @@ sleep 0.2
 req GET /readyz
 check "ready after SIGHUP" 200 "$STATUS"
 
+# ---- metrics ----
+req GET /metrics
+metric() { echo "$BODY" | awk -v n="$1" '$1 == n { print $2 }'; }
+check "metrics: rule hits" 1 "$([ "$(metric 'riskd_rule_hits_total{scenario="payments",rule="blocked_ip"}')" -ge 1 ] && echo 1)"
+check "metrics: rule errors" 1 "$([ "$(metric 'riskd_rule_errors_total{scenario="payments",rule="high_amount"}')" -ge 1 ] && echo 1)"
+check "metrics: served version" 3 "$(metric 'riskd_ruleset_version{scenario="payments"}')"
+check "metrics: queue capacity" 1024 "$(metric riskd_queue_capacity)"
+check "metrics: not draining" 0 "$(metric riskd_draining)"
+check "metrics: every sample has a TYPE" 0 "$(echo "$BODY" | awk '/^# TYPE/ { t[$3] = 1; next } /^#/ { next } { n = $1; sub(/\{.*/, "", n); if (!t[n]) bad++ } END { print bad + 0 }')"
+
 # ---- routing ----
 req GET /v1/features/card/c1
 check "features not yet: 404" 404 "$STATUS"
