@@ -226,6 +226,8 @@ req GET /readyz
 check "ready after SIGHUP" 200 "$STATUS"
 
 # ---- metrics ----
+post /v1/score "$EV"
+post /v1/score '{"scenario":"payments","event":{"amount":"lots"}}'
 req GET /metrics
 metric() { echo "$BODY" | awk -v n="$1" '$1 == n { print $2 }'; }
 check "metrics: rule hits" 1 "$([ "$(metric 'riskd_rule_hits_total{scenario="payments",rule="blocked_ip"}')" -ge 1 ] && echo 1)"
