@@ -18,6 +18,7 @@
 
 #include "../common/rk.h"
 #include "../store/store.h"
+#include "auth.h"
 
 struct waiter {
 	svc_reload_done done;
@@ -140,6 +141,7 @@ static void snapshot_free(svc_snapshot *s)
 		scn_release(s->scn[i]);
 	rk_free(s->scn);
 	rules_lists_free(s->lists);
+	svc_keys_release(s->keys);
 	rk_free(s);
 }
 
@@ -259,21 +261,6 @@ static int cmp_scn(const void *a, const void *b)
 		      (*(svc_scn *const *)b)->name);
 }
 
-static int count_keys(store *st, int *n)
-{
-	store_key *keys;
-	int nk;
-	int rc = store_key_list(st, &keys, &nk);
-	if (rc)
-		return rc;
-	*n = 0;
-	for (int i = 0; i < nk; i++)
-		if (!keys[i].revoked)
-			(*n)++;
-	store_key_list_free(keys, nk);
-	return 0;
-}
-
 /*
  * Reads the store and swaps in a new snapshot if anything changed. With
  * !force, does nothing while PRAGMA data_version is unchanged. Fills
@@ -290,10 +277,13 @@ static int reload_locked(svc_engine *e, bool force, cJSON *report)
 
 	rules_lists *lists = NULL;
 	store_scenario *sv = NULL;
-	int nsv = 0, nkeys = 0;
+	int nsv = 0;
+	svc_keys *keys = NULL;
+	char kerr[256];
 	if ((rc = store_load_lists(e->st, &lists)) ||
 	    (rc = store_scenarios(e->st, &sv, &nsv)) ||
-	    (rc = count_keys(e->st, &nkeys))) {
+	    (!(keys = svc_keys_load(e->st, kerr, sizeof(kerr))) &&
+	     (rc = RK_EIO))) {
 		rules_lists_free(lists);
 		store_scenarios_free(sv, nsv);
 		goto out_fail;
@@ -303,11 +293,12 @@ static int reload_locked(svc_engine *e, bool force, cJSON *report)
 	svc_snapshot *s = rk_calloc(1, sizeof(*s));
 	cJSON *arr = report ? cJSON_AddArrayToObject(report, "scenarios") :
 			      NULL;
-	bool changed = old->nkeys != nkeys;
+	bool changed = !svc_keys_equal(old->keys, keys);
 	int refused = 0;
 	if (!s || !(s->scn = rk_calloc((size_t)nsv + 1, sizeof(*s->scn)))) {
 		rk_free(s);
 		svc_snapshot_release(old);
+		svc_keys_release(keys);
 		rules_lists_free(lists);
 		store_scenarios_free(sv, nsv);
 		rc = RK_ENOMEM;
@@ -315,7 +306,8 @@ static int reload_locked(svc_engine *e, bool force, cJSON *report)
 	}
 	atomic_init(&s->refs, 1);
 	s->lists = lists;
-	s->nkeys = nkeys;
+	s->keys = keys;
+	s->nkeys = svc_keys_active(keys);
 	for (int i = 0; i < nsv; i++) {
 		svc_scn *prev = svc_snapshot_find(old, sv[i].name);
 		if (!sv[i].active) {

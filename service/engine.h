@@ -38,6 +38,8 @@ typedef struct svc_snapshot {
 	svc_scn **scn;              /* sorted by name */
 	int nscn;
 	rules_lists *lists;
+	struct svc_keys *keys;      /* API keys (auth.h), never NULL once
+				     * loaded */
 	int nkeys;                  /* API keys in the store (not revoked) */
 } svc_snapshot;
 

@@ -25,6 +25,7 @@
 #include <microhttpd.h>
 
 #include "../common/rk.h"
+#include "auth.h"
 
 struct route {
 	const char *path;     /* exact, or prefix when ending in '/' */
@@ -73,10 +74,43 @@ static void log_http(const char *msg)
 	log_line("warn", msg, NULL);
 }
 
+static const char *header(svc_req *r, const char *name);
+
+/*
+ * With any non-revoked key stored, every /v1/ call needs a valid bearer
+ * key (401), then a token from the key's bucket (429). Admin-only
+ * endpoints check the role themselves (svc_req_require_admin).
+ */
 static int auth_check(svc_req *r)
 {
-	RK_UNUSED(r);
-	return 0;
+	svc_server *s = r->srv;
+	svc_snapshot *snap = svc_engine_acquire(s->engine);
+	int rc = 0;
+	if (!snap->nkeys)
+		goto out_release;
+	const svc_key *k;
+	enum svc_auth_status st =
+		svc_keys_check(snap->keys, header(r, "Authorization"), &k);
+	if (st != SVC_AUTH_OK) {
+		svc_reply_error(r, 401, "unauthorized", "%s",
+				svc_auth_status_msg(st));
+		rc = RK_EINVAL;
+		goto out_release;
+	}
+	r->is_admin = k->admin;
+	snprintf(r->key_name, sizeof(r->key_name), "%s",
+		 k->name[0] ? k->name : "-");
+	int ra;
+	if (svc_auth_take(s->auth, k->id, rk_now_us(), &ra) == RK_ELIMIT) {
+		svc_reply_error(r, 429, "rate_limited",
+				"rate limit of API key %s exceeded",
+				r->key_name);
+		r->retry_after = ra;
+		rc = RK_ELIMIT;
+	}
+out_release:
+	svc_snapshot_release(snap);
+	return rc;
 }
 
 static void request_done(svc_req *r, bool ok)
@@ -687,12 +721,18 @@ svc_server *svc_server_new(const svc_config *c, svc_engine *engine,
 		.worker_fini = svc_worker_free,
 		.arg = s,
 	};
+	s->auth = svc_auth_new(c->rate_limit, c->rate_burst, err, errlen);
+	if (!s->auth)
+		goto out_free;
 	s->pool = svc_pool_new(&po, err, errlen);
-	if (!s->pool) {
-		rk_free(s);
-		return NULL;
-	}
+	if (!s->pool)
+		goto out_free;
 	return s;
+
+out_free:
+	svc_auth_free(s->auth);
+	rk_free(s);
+	return NULL;
 }
 
 int svc_server_start(svc_server *s, char *err, size_t errlen)
@@ -770,5 +810,6 @@ void svc_server_free(svc_server *s)
 	if (s->daemon)
 		MHD_stop_daemon(s->daemon);
 	svc_pool_free(s->pool);
+	svc_auth_free(s->auth);
 	rk_free(s);
 }
