@@ -7,7 +7,7 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD
-export RISKCTL="$PWD/$BUILD/riskctl" RISKD="$PWD/$BUILD/riskd"
+export RISKCTL="$PWD/$BUILD/riskctl" RISKD="$PWD/$BUILD/riskd" RISKLOAD="$PWD/$BUILD/riskload"
 passed=0 failed=0 failed_names=()
 vg=()
 if [ "${VALGRIND:-0}" = 1 ]; then
