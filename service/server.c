@@ -26,6 +26,7 @@
 
 #include "../common/rk.h"
 #include "auth.h"
+#include "declog.h"
 
 struct route {
 	const char *path;     /* exact, or prefix when ending in '/' */
@@ -142,13 +143,28 @@ int svc_record_decision(svc_server *s, svc_scn *sc, const rules_result *res,
 			const char *request_id, const cJSON *event,
 			bool degraded)
 {
-	RK_UNUSED(s);
-	RK_UNUSED(sc);
-	RK_UNUSED(res);
-	RK_UNUSED(request_id);
-	RK_UNUSED(event);
-	RK_UNUSED(degraded);
-	return 0;
+	if (!declog_is_enabled(s->declog))
+		return 0;
+	cJSON *o = cJSON_CreateObject();
+	if (!o || rules_result_to_json(sc->set, res, o)) {
+		cJSON_Delete(o);
+		return RK_ENOMEM;
+	}
+	const cJSON *by = cJSON_GetObjectItemCaseSensitive(o, "decided_by");
+	declog_entry e = {
+		.request_id = request_id,
+		.scenario = sc->name,
+		.version = sc->version,
+		.decision = rules_action_name(res->decision),
+		.score = res->score,
+		.decided_by = cJSON_IsString(by) ? by->valuestring : NULL,
+		.reasons = cJSON_GetObjectItemCaseSensitive(o, "reasons"),
+		.degraded = degraded,
+		.event = event,
+	};
+	int rc = declog_record(s->declog, &e);
+	cJSON_Delete(o);
+	return rc;
 }
 
 int svc_req_require_admin(svc_req *r)
@@ -724,12 +740,17 @@ svc_server *svc_server_new(const svc_config *c, svc_engine *engine,
 	s->auth = svc_auth_new(c->rate_limit, c->rate_burst, err, errlen);
 	if (!s->auth)
 		goto out_free;
+	declog_opts dopts = { .path = c->decision_log, .redact = c->redact };
+	s->declog = declog_open(&dopts, err, errlen);
+	if (!s->declog)
+		goto out_free;
 	s->pool = svc_pool_new(&po, err, errlen);
 	if (!s->pool)
 		goto out_free;
 	return s;
 
 out_free:
+	declog_close(s->declog);
 	svc_auth_free(s->auth);
 	rk_free(s);
 	return NULL;
@@ -810,6 +831,9 @@ void svc_server_free(svc_server *s)
 	if (s->daemon)
 		MHD_stop_daemon(s->daemon);
 	svc_pool_free(s->pool);
+	/* every worker is done: write what the decision log holds */
+	if (declog_close(s->declog))
+		log_line("error", "decision log lines lost at exit", NULL);
 	svc_auth_free(s->auth);
 	rk_free(s);
 }

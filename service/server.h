@@ -39,7 +39,7 @@ struct svc_server {
 	svc_engine *engine;
 	svc_pool *pool;
 	struct svc_auth *auth;        /* auth.h; NULL = no checks */
-	struct svc_declog *declog;    /* declog.h; NULL = no decision log */
+	struct declog *declog;        /* declog.h (disabled when no path) */
 	struct MHD_Daemon *daemon;
 	int port;                     /* bound port (for RISKD_LISTEN :0) */
 	atomic_bool draining;

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# declog_test.sh - riskd's decision log end to end (SPEC §7): one line
+# per decision with the request ids in order, configured event paths
+# redacted, batch events logged one by one, simulate and refusals not
+# logged, every line flushed by SIGTERM; "-" writes to stdout; a bad
+# RISKD_REDACT stops riskd at start. Neighbours: lib.sh, server_test.sh.
+. "$(dirname "$0")/lib.sh"
+
+init_store
+LOG=$TMP/decisions.log
+start_riskd RISKD_THREADS=2 RISKD_DECISION_LOG="$LOG" \
+	RISKD_REDACT=card.number,user.email
+
+EV='{"amount":1500,"ip":"203.0.113.7","user":{"age_days":3,"email":"ab12345@mailinator.com"},"card":{"id":"c1","number":"4111111111111111","country":"US"},"ip_country":"FR"}'
+for i in 1 2 3 4 5; do
+	post /v1/score "{\"scenario\":\"payments\",\"request_id\":\"dl-$i\",\"event\":$EV}"
+	[ "$STATUS" = 200 ] || fail "score dl-$i: $STATUS"
+done
+post /v1/score/batch '{"scenario":"payments","request_id":"dl-b","events":[{"amount":20},{"amount":30}]}'
+check "batch 200" 200 "$STATUS"
+post /v1/simulate '{"scenario":"payments","version":1,"request_id":"dl-sim","event":{"amount":50}}'
+check "simulate 200" 200 "$STATUS"
+post /v1/score '{"scenario":"nope","request_id":"dl-unknown","event":{}}'
+check "unknown scenario 404" 404 "$STATUS"
+post /v1/score '{"scenario":"payments","request_id":"dl-last","event":{"amount":20}}'
+check "last score 200" 200 "$STATUS"
+
+stop_riskd
+check "riskd exit 0" 0 "$RISKD_RC"
+DOC=$(python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])]))' "$LOG" 2>/dev/null || echo null)
+check "one line per decision" 8 "$(j "len(d)" "$DOC")"
+check "request ids in order" '["dl-1", "dl-2", "dl-3", "dl-4", "dl-5", "dl-b.0", "dl-b.1", "dl-last"]' \
+	"$(j "[x['request_id'] for x in d]" "$DOC")"
+check "fields" '["decided_by", "decision", "degraded", "event", "reasons", "request_id", "scenario", "score", "time", "version"]' \
+	"$(j "sorted(d[0].keys())" "$DOC")"
+check "decision logged" '["decline", 95, "payments", 1, false]' \
+	"$(j "[d[0]['decision'], d[0]['score'], d[0]['scenario'], d[0]['version'], d[0]['degraded']]" "$DOC")"
+check "reasons logged" blocked_ip "$(j "d[0]['reasons'][0]['rule']" "$DOC")"
+check "card.number redacted" "[redacted]" "$(j "d[0]['event']['card']['number']" "$DOC")"
+check "user.email redacted" "[redacted]" "$(j "d[0]['event']['user']['email']" "$DOC")"
+check "other fields kept" '["c1", 3, 1500]' \
+	"$(j "[d[0]['event']['card']['id'], d[0]['event']['user']['age_days'], d[0]['event']['amount']]" "$DOC")"
+check "batch events logged apart" '[20, 30]' "$(j "[d[5]['event']['amount'], d[6]['event']['amount']]" "$DOC")"
+check "time format" 1 "$(j "int(__import__('re').fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z', d[0]['time']) is not None)" "$DOC")"
+check "nothing unredacted in the file" 0 "$(grep -c 4111111111111111 "$LOG")"
+
+# ---- stdout ----
+start_riskd RISKD_DECISION_LOG=-
+post /v1/score '{"scenario":"payments","request_id":"to-stdout","event":{"amount":20}}'
+check "score 200 (stdout log)" 200 "$STATUS"
+stop_riskd
+check "line on stdout" to-stdout "$(j "d['request_id']" "$(grep to-stdout "$TMP/riskd.out" | head -1)")"
+
+# ---- a bad redact list stops riskd at start ----
+RISKD_LISTEN=127.0.0.1:0 RISKD_DECISION_LOG="$LOG" RISKD_REDACT=a..b \
+	${RISKD_WRAPPER:-} "$RISKD" >/dev/null 2>"$TMP/bad.err"
+check "bad RISKD_REDACT exit 1" 1 "$?"
+check "bad RISKD_REDACT message" 1 "$(grep -c RISKD_REDACT "$TMP/bad.err")"
+finish
