@@ -194,10 +194,9 @@ char *declog_build_line(const declog *dl, const declog_entry *e, size_t *len)
 	cJSON *ev = NULL;
 	char *line = NULL;
 	if (!o || !cJSON_AddStringToObject(o, "time", ts) ||
-	    !cJSON_AddItemToObject(o, "request_id",
-				   e->request_id ?
-				   cJSON_CreateString(e->request_id) :
-				   cJSON_CreateNull()) ||
+	    !(e->request_id ?
+	      cJSON_AddStringToObject(o, "request_id", e->request_id) :
+	      cJSON_AddNullToObject(o, "request_id")) ||
 	    !cJSON_AddStringToObject(o, "scenario",
 				     e->scenario ? e->scenario : "") ||
 	    !cJSON_AddNumberToObject(o, "version", (double)e->version) ||
