@@ -34,7 +34,8 @@ int cmd_init(cli_ctx *c, int argc, char **argv)
 
 static const char import_help[] =
 	"usage: riskctl [--db PATH] import FILE [--activate]\n"
-	"Compiles the rule-set FILE against the store's lists (overlaid with\n"
+	"Compiles the rule-set FILE (- for standard input) against the store's\n"
+	"lists (overlaid with\n"
 	"the lists the file carries) and stores it as the scenario's next\n"
 	"version; prints the version number. Nothing is stored on any error.\n"
 	"The file's lists are created or replaced. --activate makes the new\n"
@@ -48,7 +49,7 @@ int cmd_import(cli_ctx *c, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--activate"))
 			activate = true;
-		else if (!file && argv[i][0] != '-')
+		else if (!file && (argv[i][0] != '-' || !argv[i][1]))
 			file = argv[i];
 		else
 			USAGE(import_help);
@@ -68,7 +69,7 @@ int cmd_import(cli_ctx *c, int argc, char **argv)
 		fprintf(stderr, "riskctl: %s\n", store_errmsg(st));
 		goto out;
 	}
-	if (!(s = cli_compile(def, lists, file)))
+	if (!(s = cli_compile(def, lists, strcmp(file, "-") ? file : "<stdin>")))
 		goto out;
 	int64_t v;
 	if (store_import(st, def, activate, &v)) {
@@ -176,45 +177,53 @@ static const char export_help[] =
 	"with the current items of every list its rules use, so that\n"
 	"importing it gives an identical version.\n";
 
-/* Adds to def the store's lists that its rules reference. */
+/* Whether expression text refers to @name (not @name_longer). */
+static bool refers_to(const char *when, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = when; (p = strchr(p, '@')); p++) {
+		if (strncmp(p + 1, name, n))
+			continue;
+		char next = p[1 + n];
+		if (!(next == '_' || (next >= 'a' && next <= 'z') ||
+		      (next >= 'A' && next <= 'Z') || (next >= '0' && next <= '9')))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Adds to def (which has no lists: versions are stored without them) the
+ * current items of the store's lists its rules reference. A reference
+ * inside a string literal adds a list needlessly, which is harmless:
+ * importing it replaces the list by the same items.
+ */
 static int add_used_lists(store *st, rules_def *def)
 {
 	rules_lists *all = NULL;
-	if (store_load_lists(st, &all))
-		return RK_EIO;
-	int n = rules_lists_count(all), rc = 0;
-	def->lists = rk_calloc((size_t)n + 1, sizeof(*def->lists));
-	if (!def->lists) {
+	int rc = store_load_lists(st, &all);
+	if (rc)
+		return rc;
+	int n = rules_lists_count(all);
+	rules_list_def *v = rk_calloc((size_t)n + 1, sizeof(*v));
+	if (!v) {
 		rules_lists_free(all);
 		return RK_ENOMEM;
 	}
+	def->lists = v;
+	def->nlists = 0;
 	for (int i = 0; i < n && !rc; i++) {
 		const char *name = rules_lists_name(all, i);
-		char ref[160];
-		snprintf(ref, sizeof(ref), "@%s", name);
 		bool used = false;
-		for (int r = 0; r < def->nrules && !used; r++) {
-			const char *p = def->rules[r].when;
-			size_t rl = strlen(ref);
-			while (!used && (p = strstr(p, ref))) {
-				char next = p[rl];
-				used = !(next == '_' || (next >= 'a' && next <= 'z') ||
-					 (next >= 'A' && next <= 'Z') ||
-					 (next >= '0' && next <= '9'));
-				p += rl;
-			}
-		}
+		for (int r = 0; r < def->nrules && !used; r++)
+			used = refers_to(def->rules[r].when, name);
 		if (!used)
 			continue;
-		char **items;
-		int k;
-		if ((rc = store_list_items(st, name, &items, &k)))
+		rules_list_def *l = &def->lists[def->nlists];
+		if ((rc = store_list_items(st, name, &l->items, &l->nitems)))
 			break;
-		rules_list_def *l = &def->lists[def->nlists++];
-		l->name = rk_strdup(name);
-		l->items = items;
-		l->nitems = k;
-		if (!l->name)
+		def->nlists++;
+		if (!(l->name = rk_strdup(name)))
 			rc = RK_ENOMEM;
 	}
 	rules_lists_free(all);
@@ -242,18 +251,26 @@ int cmd_export(cli_ctx *c, int argc, char **argv)
 	if (!st)
 		return CLI_EUSER;
 	rules_def *def = NULL;
-	int rc = CLI_EUSER;
-	if (store_load_def(st, scenario, version, &def, NULL) ||
-	    add_used_lists(st, def)) {
+	int rc = CLI_EUSER, err;
+	if (store_load_def(st, scenario, version, &def, NULL)) {
 		fprintf(stderr, "riskctl: %s\n", store_errmsg(st));
 		goto out;
 	}
-	char *txt = rules_def_to_text(def, true);
-	if (txt) {
-		printf("%s\n", txt);
-		rk_free(txt);
-		rc = CLI_OK;
+	if ((err = add_used_lists(st, def))) {
+		fprintf(stderr, "riskctl: %s\n", err == RK_ENOMEM
+			? "out of memory" : store_errmsg(st));
+		goto out;
 	}
+	char *txt = rules_def_to_text(def, true);
+	if (!txt) {
+		fprintf(stderr, "riskctl: out of memory\n");
+		goto out;
+	}
+	printf("%s\n", txt);
+	rk_free(txt);
+	rc = fflush(stdout) ? CLI_EUSER : CLI_OK;
+	if (rc)
+		perror("riskctl: writing the export");
 out:
 	rules_def_free(def);
 	store_close(st);

@@ -1,7 +1,8 @@
 /*
- * riskctl.c - the rule store and offline tool: global options and the
- * command table. Each command lives in a cmd_*.c file (see cli.h) and
- * returns the exit code: 0 success, 1 user error, 2 usage error.
+ * riskctl.c - the rule store and offline tool: the global option --db,
+ * --help and the command table. Each command lives in a cmd_*.c file
+ * (cmd_store.c, cmd_list.c, cmd_key.c, cmd_score.c, cmd_diff.c; see
+ * cli.h) and returns the exit code: 0 success, 1 user error, 2 usage.
  */
 #include "cli.h"
 
@@ -33,7 +34,8 @@ static const struct cmd {
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: riskctl [--db PATH] COMMAND [ARGS...]\n\n"
-		     "The store is --db PATH, else $RISKD_DB, else ./riskd.db.\n\n"
+		     "The store is --db PATH (before or after the command), "
+		     "else $RISKD_DB,\nelse ./riskd.db.\n\n"
 		     "commands:\n");
 	for (size_t i = 0; i < RK_ARRAY_LEN(cmds); i++)
 		fprintf(out, "  %-10s %s\n", cmds[i].name, cmds[i].help);
@@ -41,28 +43,57 @@ static void usage(FILE *out)
 		     "Exit status: 0 success, 1 user error, 2 usage error.\n");
 }
 
+/*
+ * Takes the global option --db PATH (or --db=PATH) out of argv wherever
+ * it stands, so `riskctl import f.json --db x.db` works too. Returns the
+ * new argc, or -1 after a message when --db lacks its PATH.
+ */
+static int take_db(cli_ctx *c, int argc, char **argv)
+{
+	int n = 1;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--db")) {
+			if (i + 1 == argc || !*argv[i + 1]) {
+				fprintf(stderr, "riskctl: --db needs a PATH\n");
+				return -1;
+			}
+			c->db = argv[++i];
+		} else if (!strncmp(argv[i], "--db=", 5)) {
+			if (!argv[i][5]) {
+				fprintf(stderr, "riskctl: --db needs a PATH\n");
+				return -1;
+			}
+			c->db = argv[i] + 5;
+		} else {
+			argv[n++] = argv[i];
+		}
+	}
+	argv[n] = NULL;
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	cli_ctx c = {getenv("RISKD_DB")};
-	int i = 1;
 	rk_cjson_hooks();
 	if (!c.db || !*c.db)
 		c.db = "./riskd.db";
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return CLI_OK;
-		} else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
-			c.db = argv[++i];
-		} else if (!strncmp(argv[i], "--db=", 5)) {
-			c.db = argv[i] + 5;
-		} else {
-			fprintf(stderr, "riskctl: unknown option '%s'\n", argv[i]);
-			usage(stderr);
-			return CLI_EUSAGE;
-		}
+	if ((argc = take_db(&c, argc, argv)) < 0) {
+		usage(stderr);
+		return CLI_EUSAGE;
+	}
+	int i = 1;
+	if (i < argc && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	if (i < argc && argv[i][0] == '-') {
+		fprintf(stderr, "riskctl: unknown option '%s'\n", argv[i]);
+		usage(stderr);
+		return CLI_EUSAGE;
 	}
 	if (i == argc) {
+		fprintf(stderr, "riskctl: no command given\n");
 		usage(stderr);
 		return CLI_EUSAGE;
 	}

@@ -12,6 +12,12 @@
 
 #include "../common/rk.h"
 
+/* How diagnostics name a file: "-" is standard input. */
+static const char *file_label(const char *path)
+{
+	return strcmp(path, "-") ? path : "<stdin>";
+}
+
 char *cli_read_file(const char *path, size_t *len)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
@@ -79,7 +85,7 @@ rules_def *cli_load_file(const char *path)
 	rk_diags_init(&d);
 	rules_def *def = rules_def_parse(txt, len, &d);
 	if (!def)
-		rk_diags_print(&d, path, stderr);
+		rk_diags_print(&d, file_label(path), stderr);
 	rk_diags_cleanup(&d);
 	rk_free(txt);
 	return def;
