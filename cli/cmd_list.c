@@ -14,10 +14,22 @@
 static const char list_help[] =
 	"usage: riskctl [--db PATH] list add|remove|show NAME [ITEM...]\n"
 	"add/remove take items as arguments or, with none, one per line on\n"
-	"standard input (blank lines ignored). show prints one item a line.\n"
+	"standard input (surrounding white space trimmed, blank lines\n"
+	"ignored). show prints one item a line, sorted. add creates the list\n"
+	"(with no items from an empty stdin: an empty list). Names are\n"
+	"[A-Za-z_][A-Za-z0-9_]* as rules write @NAME.\n"
 	"Running riskd instances pick list changes up on their next reload.\n";
 
-/* Reads non-blank lines of stdin into a vector. */
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/*
+ * Reads the lines of stdin into a vector, without surrounding white
+ * space (a pasted "10.0.0.1 " is meant as "10.0.0.1"); blank lines are
+ * skipped. NULL with *n = -1 when out of memory.
+ */
 static char **read_items(int *n)
 {
 	char **v = NULL, *line = NULL;
@@ -26,9 +38,12 @@ static char **read_items(int *n)
 	ssize_t len;
 	*n = 0;
 	while ((len = getline(&line, &cap, stdin)) >= 0) {
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		char *p = line;
+		while (len > 0 && is_space(line[len - 1]))
 			line[--len] = '\0';
-		if (!len)
+		while (is_space(*p))
+			p++;
+		if (!*p)
 			continue;
 		if (*n == vcap) {
 			vcap = vcap ? vcap * 2 : 64;
@@ -37,7 +52,7 @@ static char **read_items(int *n)
 				goto out_oom;
 			v = nv;
 		}
-		if (!(v[*n] = rk_strdup(line)))
+		if (!(v[*n] = rk_strdup(p)))
 			goto out_oom;
 		(*n)++;
 	}
