@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# run.sh - `make bench`: builds and runs the engine micro-benchmarks
-# (bench_engine: compile, footprint, evaluation per event at 100 to
-# 10,000 generated rules, request parse, response build). Figures are
-# medians of several runs; record them in docs/PERFORMANCE.md.
+# run.sh - `make bench`: builds the benchmarks (make benches) and runs
+# bench_rules, the rule-engine micro-benchmarks on gen/ workloads
+# (compile, footprint, eval per event at 100 to 10,000 rules, request
+# parse, response build), printing Markdown tables with the targets.
+# Arguments go to bench_rules (--quick, --sizes, --check, --help).
+# Record figures in docs/PERFORMANCE.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-make -s BUILD="$BUILD" "$BUILD/bench/bench_engine"
-echo "# $(date -u +%FT%TZ) $(nproc) cores, $(uname -r)"
-"$BUILD/bench/bench_engine" "$@"
+make -s BUILD="$BUILD" benches
+echo "# $(date -u +%FT%TZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
+"$BUILD/bench/bench_rules" "$@"

@@ -60,7 +60,7 @@ static const struct country countries[] = {
 #define NCOUNTRIES ((int)RK_ARRAY_LEN(countries))
 
 const char *const gen_high_risk_countries[] = {"KP", "IR", "SY", "CU", "VE",
-	"NG", "RU", "BY", "MM", "AF", "YE", "SD", "GH", "UA", NULL};
+	"NG", "RU", "BY", "MM", "AF", "YE", "SD", NULL};
 
 const char *const gen_disposable_domains[] = {"mailinator.com",
 	"guerrillamail.com", "yopmail.com", "10minutemail.com", "trashmail.com",
@@ -112,7 +112,7 @@ static const char *const domains[] = {"gmail.com", "yahoo.com",
 	"comcast.net", "live.com", "example.com"};
 static const double domain_w[] = {40, 11, 10, 6, 8, 2, 2.5, 2, 1.5, 1.5, 1,
 	1, 0.8, 1.2, 1.5, 3};
-#define DISPOSABLE_RATE 0.03
+#define DISPOSABLE_RATE 0.02
 
 static const char *const oses[] = {"android", "ios", "windows", "macos",
 	"linux", "unknown"};
@@ -219,10 +219,10 @@ void gen_params_default(gen_params *p)
 	p->nmerchants = 2000;
 	p->zipf_s = 1.0;
 	p->amount_median = 40.0;
-	p->amount_sigma = 1.2;
+	p->amount_sigma = 0.7;
 	p->blocked_ip_rate = 0.005;
 	p->risky_net_rate = 0.01;
-	p->foreign_ip_rate = 0.08;
+	p->foreign_ip_rate = 0.05;
 	p->ipv6_rate = 0.05;
 	p->t0 = 1795000000;   /* 2026-11-18 */
 	p->span_s = 86400;
@@ -280,6 +280,8 @@ static int user_age_days(uint32_t user)
 	uint64_t h = hash2(S_USER, user);
 	unsigned b = (unsigned)(h % 1000);
 
+	if (user < 200)   /* the busiest customers are long-standing ones */
+		b = 100 + b % 900;
 	if (b < 40)                       /* 4 %: brand new */
 		return (int)((h >> 10) % 3);
 	if (b < 100)                      /* 6 %: under a month */
@@ -295,7 +297,9 @@ static void email_text(uint32_t e, wbuf *w)
 	uint64_t h = hash2(S_EMAIL, e);
 	const char *f = first_names[h % RK_ARRAY_LEN(first_names)];
 	const char *l = last_names[(h >> 8) % RK_ARRAY_LEN(last_names)];
-	unsigned shape = (unsigned)((h >> 16) % 100);
+	/* Every 12th entry is a random-looking, unique address (the block
+	 * list draws from those); the others follow common habits. */
+	unsigned shape = e % 12 == 5 ? 100 : (unsigned)((h >> 16) % 92);
 	unsigned num = (unsigned)((h >> 24) % 1000000);
 	const char *dom;
 
@@ -322,6 +326,8 @@ static void email_text(uint32_t e, wbuf *w)
 			 num % 10);
 	else if (shape < 92)
 		w_printf(w, "%s.%s+shop", f, l);
+	else if (shape < 100)
+		w_printf(w, "%s.%s%u", f, l, num % 100);
 	else {
 		static const char al[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 		char s[11];
@@ -365,7 +371,7 @@ int gen_blocked_email(uint32_t j, char *buf, size_t cap)
 {
 	wbuf w = {buf, cap, 0, false};
 
-	email_text(100 + j * 29, &w);
+	email_text(12005 + j * 24, &w);   /* unique, past the head */
 	return w_done(&w);
 }
 
@@ -448,6 +454,15 @@ static void literal_addr(gen_rng *r, wbuf *w)
 		 1 + (unsigned)gen_rng_below(r, 254));
 }
 
+/* The median spend of card i (log-normal over cards, median 40). */
+static double card_typical(uint32_t i)
+{
+	gen_rng r;
+
+	gen_rng_seed(&r, hash2(S_CARD, i) ^ 5);
+	return gen_rng_lognormal(&r, log(40.0), 0.8);
+}
+
 int gen_card_features_json(uint32_t i, char *buf, size_t cap)
 {
 	uint64_t h = hash2(S_FEAT, i);
@@ -455,12 +470,22 @@ int gen_card_features_json(uint32_t i, char *buf, size_t cap)
 	int cb = 0, dec = 0;
 
 	gen_rng_seed(&r, h);
-	if (gen_rng_chance(&r, 0.04))
+	static const double dw[] = {60, 25, 10, 5};
+	static const int dlo[] = {1, 2, 3, 5}, dn[] = {1, 1, 2, 4};
+
+	if (gen_rng_chance(&r, 0.015))
 		cb = 1 + (int)gen_rng_below(&r, 3);
-	if (gen_rng_chance(&r, 0.10))
-		dec = 1 + (int)gen_rng_below(&r, 6);
+	if (gen_rng_chance(&r, 0.08)) {
+		int k = gen_rng_weighted(&r, dw, 4);
+
+		dec = dlo[k] + (int)gen_rng_below(&r, (uint64_t)dn[k]);
+	}
 	int txn = (int)gen_rng_lognormal(&r, log(8.0), 1.0);
-	double avg = round(gen_rng_lognormal(&r, log(45.0), 0.8) * 100) / 100;
+	/* The mean of the card's log-normal spend, measured with noise. */
+	double avg = card_typical(i) * exp(0.7 * 0.7 / 2) *
+		     gen_rng_lognormal(&r, 0, 0.1);
+
+	avg = round(avg * 100) / 100;
 	int n = snprintf(buf, cap, "{\"chargebacks_90d\":%d,\"declines_7d\":%d,"
 			 "\"txn_count_30d\":%d,\"avg_amount_30d\":%.2f}",
 			 cb, dec, txn, avg);
@@ -557,23 +582,26 @@ static void write_event(gen_rng *r, const gen_params *p, wbuf *w,
 {
 	uint32_t card = draw(&p->z_card, r), user = draw(&p->z_user, r);
 	uint32_t email = draw(&p->z_email, r), dev = draw(&p->z_device, r);
-	uint32_t merch = draw(&p->z_merchant, r);
-	uint64_t hc = hash2(S_CARD, card), hd = hash2(S_DEV, dev);
-	uint64_t hm = hash2(S_MERCH, merch);
+	uint32_t midx = draw(&p->z_merchant, r), merch;
+	uint64_t hc = hash2(S_CARD, card), hd = hash2(S_DEV, dev), hm;
 	double country_w[NCOUNTRIES], foreign_w[NCOUNTRIES];
 
 	country_weights(country_w, foreign_w);
 	int cc = card_country(card, country_w), bc = cc, ic = cc, mc, ch;
-	double amount = gen_rng_lognormal(r, log(p->amount_median),
-					  p->amount_sigma);
+	/* Each card spends around its own typical amount. */
+	double amount = p->amount_median / 40.0 * card_typical(card) *
+			gen_rng_lognormal(r, 0, p->amount_sigma);
 
 	amount = round(clampd(amount, 0.5, 25000.0) * 100) / 100;
 	d->card = card;
 	d->user = user;
 	d->amount = amount;
-	/* Merchants mostly sell at home; most in the big markets. */
-	mc = (hm >> 20) % 4 ? hpick(hm, country_w, 4) : hpick(hm, country_w,
-								NCOUNTRIES);
+	/* Most payments are domestic; merchants are pools per country, the
+	 * cross-border ones in the big markets. Risky merchant categories
+	 * live in the tail, not among the busiest merchants. */
+	mc = gen_rng_chance(r, 0.85) ? cc : gen_rng_weighted(r, country_w, 6);
+	merch = (uint32_t)mc * p->nmerchants + midx;
+	hm = hash2(S_MERCH, merch);
 	if (gen_rng_chance(r, 0.03))
 		bc = gen_rng_weighted(r, country_w, NCOUNTRIES);
 	if (gen_rng_chance(r, p->foreign_ip_rate))
@@ -585,7 +613,8 @@ static void write_event(gen_rng *r, const gen_params *p, wbuf *w,
 	write_timestamp(r, p, w);
 	w_printf(w, ",\"merchant\":{\"id\":\"m_%u\",\"mcc\":%d,"
 		 "\"country\":\"%s\"},", merch,
-		 mccs[hpick(hm ^ 1, mcc_w, (int)RK_ARRAY_LEN(mcc_w))],
+		 mccs[hpick(hm ^ 1, mcc_w, midx < 50 ? 10
+					 : (int)RK_ARRAY_LEN(mcc_w))],
 		 countries[mc].code);
 	w_printf(w, "\"card\":{\"id\":\"card_%u\",\"bin\":\"%s\","
 		 "\"country\":\"%s\",\"type\":\"%s\"},", card,
@@ -676,7 +705,7 @@ static void write_velocity(gen_rng *r, const struct drawn *d, wbuf *w)
 
 	for (int i = 0; i < txn + (int)gen_rng_below(r, 3); i++)
 		sum += round(gen_rng_lognormal(r, log(40.0), 1.2) * 100) / 100;
-	int ipc = gen_rng_chance(r, 0.85) ? 1 : gen_rng_chance(r, 0.65) ? 2
+	int ipc = gen_rng_chance(r, 0.85) ? 1 : gen_rng_chance(r, 0.8) ? 2
 		  : 3 + (int)gen_rng_below(r, 18);
 	int ut = gen_rng_chance(r, 0.85) ? 0 : gen_rng_chance(r, 0.65) ? 1
 		 : 2 + (int)gen_rng_below(r, 7);

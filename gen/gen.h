@@ -72,11 +72,12 @@ typedef struct gen_params {
 	uint32_t ndevices;      /* 80,000 */
 	uint32_t nmerchants;    /* 2,000 */
 	double zipf_s;          /* exponent of every entity pool, 1.0 */
-	double amount_median;   /* 40.0 (log-normal) */
-	double amount_sigma;    /* 1.2 */
+	double amount_median;   /* 40.0 (log-normal over all events) */
+	double amount_sigma;    /* 0.7: spread around the card's own typical
+				 * amount (itself log-normal, sigma 0.8) */
 	double blocked_ip_rate; /* events from an IP of the block list, 0.005 */
 	double risky_net_rate;  /* events from a risky CIDR range, 0.01 */
-	double foreign_ip_rate; /* IP country differs from the card's, 0.08 */
+	double foreign_ip_rate; /* IP country differs from the card's, 0.05 */
 	double ipv6_rate;       /* IPv6 client addresses, 0.05 */
 	int64_t t0;             /* epoch seconds of the first timestamp */
 	int64_t span_s;         /* timestamps spread over [t0, t0 + span) */

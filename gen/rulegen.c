@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/rk.h"
+#include "common/strset.h"
 
 /* ---- a growable text buffer ---- */
 
@@ -96,8 +97,8 @@ IPOOL(card_txn, 3, 5, 8, 10);
 IPOOL(card_sum, 1000, 2000, 5000);
 IPOOL(ip_cards, 3, 5, 10);
 IPOOL(user_txn, 3, 5);
-IPOOL(age_days, 1, 3, 7, 14, 30);
-IPOOL(feat_age, 1, 3, 7);
+IPOOL(age_days, 30, 14, 7, 3, 1);   /* the strong end is the young end */
+IPOOL(feat_age, 7, 3, 1);
 IPOOL(declines, 2, 3, 5);
 IPOOL(n_items, 2, 3);
 IPOOL(item_price, 200, 500, 1000);
@@ -181,8 +182,10 @@ static void cond(gen_rng *r, int c, bool strong, char *b, size_t n)
 		else if (k < 92)
 			snprintf(b, n, "ip_country == \"%s\"",
 				 risky_ip_countries[gen_rng_below(r, 6)]);
-		else
+		else if (!strong)
 			snprintf(b, n, "merchant.country != card.country");
+		else
+			snprintf(b, n, "ip_country == \"KP\"");
 		break;
 	case C_BIN:
 		if (k < 45 || strong)
@@ -295,7 +298,7 @@ static void cond(gen_rng *r, int c, bool strong, char *b, size_t n)
 }
 
 /* Categories strong enough for a rule of their own. */
-static const double strong_w[NCAT] = {20, 10, 8, 9, 12, 5, 12, 14, 3, 3, 2,
+static const double strong_w[NCAT] = {20, 10, 8, 9, 12, 0, 12, 14, 3, 3, 2,
 	2};
 
 /* ---- the file ---- */
@@ -358,14 +361,14 @@ static void header(sbuf *s)
 }
 
 /* Distinct categories for the conditions of one rule. */
-static void pick_cats(gen_rng *r, int *cats, int n, bool strong)
+static void pick_cats(gen_rng *r, int *cats, int n, int nstrong)
 {
 	for (int i = 0; i < n; i++) {
 		int c;
 		bool dup;
 
 		do {
-			c = pick_w(r, strong ? strong_w : cat_w, NCAT);
+			c = pick_w(r, i < nstrong ? strong_w : cat_w, NCAT);
 			dup = false;
 			for (int j = 0; j < i; j++)
 				dup |= cats[j] == c;
@@ -377,23 +380,29 @@ static void pick_cats(gen_rng *r, int *cats, int n, bool strong)
 static const int score_v[] = {5, 10, 15, 20, 25, 30, 35, 40};
 static const double score_w[] = {10, 20, 15, 20, 10, 10, 5, 5};
 
-/* One rule object, index i. */
-static void rule(gen_rng *r, int i, sbuf *s)
+/* One rule object, index i. Real rule sets share conditions but not
+ * whole rules: a `when` already in seen is drawn again (a few times). */
+static void rule(gen_rng *r, int i, sbuf *s, strset *seen)
 {
 	/* Shapes: 1 condition, A and B, A and B and C, A and (B or C),
 	 * A or B, A and not B. */
 	static const double shape_w[] = {35, 38, 12, 8, 5, 2};
 	static const int shape_n[] = {1, 2, 3, 3, 2, 2};
 	char c[3][256], when[800], id[64];
-	int cats[3];
-	int shape = pick_w(r, shape_w, 6), n = shape_n[shape];
-	bool strong = shape == 0 || shape == 4;
-	int action = 0;   /* 2 review, 3 decline */
+	int cats[3], tries = 0;
+	int shape, n, action = 0;   /* 2 review, 3 decline */
 	int score = score_v[pick_w(r, score_w, 8)];
 
-	pick_cats(r, cats, n, strong);
+again:
+	shape = pick_w(r, shape_w, 6);
+	n = shape_n[shape];
+	/* Every rule leads with a selective signal; the other conditions
+	 * qualify it (an "or" needs both sides selective). */
+	int nstrong = shape == 0 || shape == 4 ? n : 1;
+
+	pick_cats(r, cats, n, nstrong);
 	for (int k = 0; k < n; k++)
-		cond(r, cats[k], strong, c[k], sizeof(c[k]));
+		cond(r, cats[k], k < nstrong, c[k], sizeof(c[k]));
 
 	if (gen_rng_below(r, 1000) < 5) {   /* a narrow allow-list rule */
 		snprintf(when, sizeof(when), "merchant.id == \"m_%u\" and "
@@ -430,6 +439,10 @@ static void rule(gen_rng *r, int i, sbuf *s)
 		snprintf(when, sizeof(when), "%s and not (%s)", c[0], c[1]);
 		break;
 	}
+	if (seen && strset_has(seen, when, strlen(when)) && ++tries < 20)
+		goto again;
+	if (seen && strset_add(seen, when, strlen(when)))
+		s->oom = true;
 	snprintf(id, sizeof(id), "r%05d_%s%s%s", i, cat_tag[cats[0]],
 		 n > 1 ? "_" : "", n > 1 ? cat_tag[cats[1]] : "");
 	sb_printf(s, "%s {\"id\": \"%s\", \"when\": ", i ? ",\n" : "", id);
@@ -454,15 +467,20 @@ static void rule(gen_rng *r, int i, sbuf *s)
 char *gen_ruleset_json(int nrules, uint64_t seed)
 {
 	sbuf s = {NULL, 0, 0, false};
+	strset *seen;
 	gen_rng r;
 
 	if (nrules < 0)
 		return NULL;
+	seen = strset_new();
+	if (!seen)
+		return NULL;
 	gen_rng_seed(&r, seed);
 	header(&s);
 	for (int i = 0; i < nrules; i++)
-		rule(&r, i, &s);
+		rule(&r, i, &s, seen);
 	sb_printf(&s, "\n]\n}\n");
+	strset_free(seen);
 	if (s.oom) {
 		rk_free(s.b);
 		return NULL;
