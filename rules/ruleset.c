@@ -1,15 +1,15 @@
 /*
  * ruleset.c - the rule-set file of SPEC §4: parse with cJSON, validate
- * every field with a located diagnostic (field path such as
- * "rules[3].score", or the byte offset of a JSON syntax error), reject
- * unknown keys, and write the canonical form back (`riskctl export`).
- * Expressions are not compiled here: set.c does that. Neighbours:
- * lists.c, set.c, store/.
+ * every field with a located diagnostic (a field path such as
+ * "rules[3].score" plus the line of the element in the file, or the byte
+ * offset of a JSON syntax error), reject unknown and duplicate keys, and
+ * write the canonical form back (`riskctl export`). Expressions are not
+ * compiled here: set.c does that. Neighbours: lists.c, set.c, store/.
+ * The format is documented in docs/internals/ruleset-format.md.
  */
 #include "rules_int.h"
 
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -35,13 +35,14 @@ const char *rules_agg_name(int a)
 	return a >= 0 && a < 3 ? agg_names[a] : NULL;
 }
 
+/* Parse context: every error goes through err(), which counts it. */
 typedef struct pctx {
 	rk_diags *d;
 	rules_def *def;
 	const char *text;
 	size_t len;
 	int errors;
-	strset *ids;     /* rule ids seen, for duplicates */
+	int line, col;   /* position of the element being validated */
 } pctx;
 
 static void err(pctx *p, const char *where, const char *fmt, ...)
@@ -54,7 +55,7 @@ static void err(pctx *p, const char *where, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	rk_diags_add(p->d, where, 0, 0, "%s", msg);
+	rk_diags_add(p->d, where, p->line, p->line ? p->col : 0, "%s", msg);
 	p->errors++;
 }
 
@@ -64,289 +65,155 @@ static bool oom(pctx *p)
 	return false;
 }
 
-/* Line and column of byte offset off in the text. */
-static void line_col(const char *t, size_t off, int *line, int *col)
+/* ---- lexical checks ---- */
+
+static bool is_alpha(char c)
 {
-	*line = 1;
-	*col = 1;
-	for (size_t i = 0; i < off; i++) {
-		if (t[i] == '\n') {
-			(*line)++;
-			*col = 1;
-		} else {
-			(*col)++;
-		}
-	}
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
-static bool is_name(const char *s, bool ident)
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* IDENT of at most 64 bytes: [A-Za-z_][A-Za-z0-9_]* */
+static bool is_ident(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > RULES_MAX_ID || !is_alpha(s[0]))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!is_alpha(s[i]) && !is_digit(s[i]))
+			return false;
+	return true;
+}
+
+/* Rule id or scenario name: [a-z0-9_.-]{1,64} */
+static bool is_id(const char *s)
 {
 	size_t n = strlen(s);
 	if (n < 1 || n > RULES_MAX_ID)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		bool ok = ident ? (isalpha((unsigned char)c) || c == '_' ||
-				   (i && isdigit((unsigned char)c)))
-				: ((c >= 'a' && c <= 'z') || isdigit((unsigned char)c) ||
-				   c == '_' || c == '.' || c == '-');
-		if (!ok)
+		if (!(c >= 'a' && c <= 'z') && !is_digit(c) && c != '_' &&
+		    c != '.' && c != '-')
 			return false;
 	}
 	return true;
 }
 
-/* Keys allowed in an object; any other key is reported. */
-static void check_keys(pctx *p, const cJSON *obj, const char *path,
-		       const char *const *keys)
+/*
+ * An event path of n bytes, as in SPEC §3:
+ *   path := IDENT ("." IDENT | "[" (DIGITS | STRING) "]")*
+ * where STRING is '"'- or '\''-quoted without escapes.
+ */
+static bool is_path_n(const char *s, size_t n)
 {
-	for (const cJSON *m = obj->child; m; m = m->next) {
-		bool ok = false;
-		for (int i = 0; keys[i]; i++)
-			ok |= !strcmp(keys[i], m->string);
-		if (!ok) {
-			char w[160];
-			snprintf(w, sizeof(w), "%s%s%s", path, *path ? "." : "",
-				 m->string);
-			err(p, w, "unknown field");
+	size_t i = 0;
+	if (n == 0 || n > 256)
+		return false;
+	for (bool first = true; i < n; first = false) {
+		if (first || s[i] == '.') {
+			i += !first;
+			if (i >= n || !is_alpha(s[i]))
+				return false;
+			while (i < n && (is_alpha(s[i]) || is_digit(s[i])))
+				i++;
+		} else if (s[i] == '[') {
+			size_t st = ++i;
+			if (i < n && (s[i] == '"' || s[i] == '\'')) {
+				char q = s[i++];
+				while (i < n && s[i] != q)
+					i++;
+				if (i++ >= n)
+					return false;
+			} else {
+				while (i < n && is_digit(s[i]))
+					i++;
+				if (i == st)
+					return false;
+			}
+			if (i >= n || s[i++] != ']')
+				return false;
+		} else {
+			return false;
 		}
 	}
-}
-
-/* A string field: required or optional; copies into *out. */
-static bool get_str(pctx *p, const cJSON *obj, const char *key,
-		    const char *path, bool required, char **out)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-	char w[160];
-	snprintf(w, sizeof(w), "%s%s%s", path, *path ? "." : "", key);
-	*out = NULL;
-	if (!v || cJSON_IsNull(v)) {
-		if (required)
-			err(p, w, "is required");
-		return !required;
-	}
-	if (!cJSON_IsString(v)) {
-		err(p, w, "must be a string");
-		return false;
-	}
-	if (!(*out = rk_strdup(v->valuestring)))
-		return oom(p);
 	return true;
 }
 
-/* An integer field within [lo, hi]; absent leaves *out unchanged. */
-static bool get_int(pctx *p, const cJSON *obj, const char *key,
-		    const char *path, double lo, double hi, int64_t *out)
+static bool is_path(const char *s)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-	char w[160];
-	snprintf(w, sizeof(w), "%s%s%s", path, *path ? "." : "", key);
-	if (!v)
-		return true;
-	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)) {
-		err(p, w, "must be an integer");
-		return false;
-	}
-	if (v->valuedouble < lo || v->valuedouble > hi) {
-		err(p, w, "must be between %.0f and %.0f", lo, hi);
-		return false;
-	}
-	*out = (int64_t)v->valuedouble;
-	return true;
+	return is_path_n(s, strlen(s));
 }
 
-static int enum_of(const char *s, const char *const *names, int n, int first)
+/*
+ * A feature key template: literal text and at least one {path}
+ * placeholder; braces do not nest and a '}' outside a placeholder is an
+ * error. Returns NULL if valid, else what is wrong.
+ */
+static const char *template_error(const char *t)
 {
-	for (int i = first; i < n; i++)
-		if (names[i] && !strcmp(s, names[i]))
-			return i;
-	return -1;
+	int holes = 0;
+	for (const char *c = t; *c; c++) {
+		if (*c == '}')
+			return "has a '}' without '{'";
+		if (*c != '{')
+			continue;
+		const char *end = strchr(c + 1, '}');
+		if (!end)
+			return "has a '{' without '}'";
+		if (!is_path_n(c + 1, (size_t)(end - c - 1)))
+			return "has a placeholder that is not an event path";
+		holes++;
+		c = end;
+	}
+	return holes ? NULL : "needs at least one {path} placeholder";
 }
 
-/* "90s", "1m", "1h", "7d": 1 minute to 30 days. */
+/* "90s", "1m", "1h", "7d": a positive integer and a unit, 1m to 30d. */
 static bool parse_window(const char *s, int64_t *ms)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (end == s || v <= 0 || !end[0] || end[1] || !isdigit((unsigned char)s[0]))
+	int64_t v = 0;
+	size_t i = 0;
+	while (is_digit(s[i]) && v <= 100000000)
+		v = v * 10 + (s[i++] - '0');
+	if (i == 0 || !s[i] || s[i + 1])
 		return false;
-	int64_t unit = end[0] == 's' ? 1000 : end[0] == 'm' ? 60000 :
-		       end[0] == 'h' ? 3600000 : end[0] == 'd' ? 86400000 : 0;
-	if (!unit || v > 1000000)
+	int64_t unit = s[i] == 's' ? 1000 : s[i] == 'm' ? 60000 :
+		       s[i] == 'h' ? 3600000 : s[i] == 'd' ? 86400000 : 0;
+	if (!unit || v > 100000000)
 		return false;
 	*ms = v * unit;
 	return *ms >= 60000 && *ms <= 30LL * 86400000;
 }
 
-static void parse_features(pctx *p, const cJSON *arr)
+/* Line and column (1-based, in bytes) of byte offset off. */
+static void line_col(const char *t, size_t off, int *line, int *col)
 {
-	rules_def *def = p->def;
-	if (!cJSON_IsArray(arr)) {
-		err(p, "features", "must be an array");
-		return;
-	}
-	int n = cJSON_GetArraySize(arr);
-	def->features = rk_calloc((size_t)n + 1, sizeof(*def->features));
-	if (!def->features) {
-		oom(p);
-		return;
-	}
-	static const char *const keys[] = {"name", "key", "ttl_ms", NULL};
-	int i = 0;
-	for (const cJSON *o = arr->child; o; o = o->next, i++) {
-		char path[48];
-		snprintf(path, sizeof(path), "features[%d]", i);
-		rules_feature_def *f = &def->features[def->nfeatures];
-		if (!cJSON_IsObject(o)) {
-			err(p, path, "must be an object");
-			continue;
+	size_t bol = 0;
+	*line = 1;
+	for (size_t i = 0; i < off; i++)
+		if (t[i] == '\n') {
+			(*line)++;
+			bol = i + 1;
 		}
-		check_keys(p, o, path, keys);
-		bool ok = get_str(p, o, "name", path, true, &f->name);
-		ok &= get_str(p, o, "key", path, true, &f->key);
-		ok &= get_int(p, o, "ttl_ms", path, 0, 86400000.0 * 365, &f->ttl_ms);
-		def->nfeatures++;
-		if (!ok)
-			continue;
-		char w[64];
-		snprintf(w, sizeof(w), "%s.name", path);
-		if (!is_name(f->name, true))
-			err(p, w, "'%s' is not a name ([A-Za-z_][A-Za-z0-9_]*)", f->name);
-		for (int k = 0; k < def->nfeatures - 1; k++)
-			if (def->features[k].name && !strcmp(def->features[k].name, f->name))
-				err(p, w, "duplicate feature group '%s'", f->name);
-		snprintf(w, sizeof(w), "%s.key", path);
-		const char *open = strchr(f->key, '{');
-		if (!open || !strchr(open, '}') || strchr(open, '}') == open + 1)
-			err(p, w, "key template needs a {path} placeholder");
-	}
+	*col = (int)(off - bol) + 1;
 }
 
-static void parse_velocity(pctx *p, const cJSON *arr)
-{
-	rules_def *def = p->def;
-	if (!cJSON_IsArray(arr)) {
-		err(p, "velocity", "must be an array");
-		return;
-	}
-	int n = cJSON_GetArraySize(arr);
-	def->velocity = rk_calloc((size_t)n + 1, sizeof(*def->velocity));
-	if (!def->velocity) {
-		oom(p);
-		return;
-	}
-	static const char *const keys[] = {"name", "entity", "window", "agg",
-					   "field", NULL};
-	int i = 0;
-	for (const cJSON *o = arr->child; o; o = o->next, i++) {
-		char path[48], w[64];
-		snprintf(path, sizeof(path), "velocity[%d]", i);
-		rules_velocity_def *v = &def->velocity[def->nvelocity];
-		if (!cJSON_IsObject(o)) {
-			err(p, path, "must be an object");
-			continue;
-		}
-		check_keys(p, o, path, keys);
-		char *agg = NULL;
-		bool ok = get_str(p, o, "name", path, true, &v->name);
-		ok &= get_str(p, o, "entity", path, true, &v->entity);
-		ok &= get_str(p, o, "window", path, true, &v->window);
-		ok &= get_str(p, o, "field", path, false, &v->field);
-		ok &= get_str(p, o, "agg", path, true, &agg);
-		def->nvelocity++;
-		if (ok) {
-			snprintf(w, sizeof(w), "%s.agg", path);
-			v->agg = enum_of(agg, agg_names, 3, 0);
-			if (v->agg < 0)
-				err(p, w, "must be count, sum or distinct");
-			else if (v->agg == RULES_AGG_COUNT && v->field)
-				err(p, w, "count takes no field");
-			else if (v->agg != RULES_AGG_COUNT && !v->field)
-				err(p, w, "%s needs a field", agg);
-			snprintf(w, sizeof(w), "%s.name", path);
-			if (!is_name(v->name, true))
-				err(p, w, "'%s' is not a name ([A-Za-z_][A-Za-z0-9_]*)",
-				    v->name);
-			for (int k = 0; k < def->nvelocity - 1; k++)
-				if (def->velocity[k].name &&
-				    !strcmp(def->velocity[k].name, v->name))
-					err(p, w, "duplicate velocity '%s'", v->name);
-			snprintf(w, sizeof(w), "%s.window", path);
-			if (!parse_window(v->window, &v->window_ms))
-				err(p, w, "'%s' is not a window from 1m to 30d "
-				    "(a number and s, m, h or d)", v->window);
-		}
-		rk_free(agg);
-	}
-}
+/* ---- positions: cJSON keeps none, so scan the text ---- */
 
-static void parse_lists(pctx *p, const cJSON *obj)
-{
-	rules_def *def = p->def;
-	if (!cJSON_IsObject(obj)) {
-		err(p, "lists", "must be an object of name: [strings]");
-		return;
-	}
-	int n = cJSON_GetArraySize(obj);
-	def->lists = rk_calloc((size_t)n + 1, sizeof(*def->lists));
-	if (!def->lists) {
-		oom(p);
-		return;
-	}
-	for (const cJSON *m = obj->child; m; m = m->next) {
-		char w[128];
-		snprintf(w, sizeof(w), "lists.%.64s", m->string);
-		rules_list_def *l = &def->lists[def->nlists];
-		if (!is_name(m->string, true)) {
-			err(p, w, "'%s' is not a name ([A-Za-z_][A-Za-z0-9_]*)",
-			    m->string);
-			continue;
-		}
-		if (!cJSON_IsArray(m)) {
-			err(p, w, "must be an array of strings");
-			continue;
-		}
-		if (!(l->name = rk_strdup(m->string))) {
-			oom(p);
-			return;
-		}
-		def->nlists++;
-		int k = cJSON_GetArraySize(m);
-		l->items = rk_calloc((size_t)k + 1, sizeof(char *));
-		if (!l->items) {
-			oom(p);
-			return;
-		}
-		int j = 0;
-		for (const cJSON *it = m->child; it; it = it->next, j++) {
-			if (!cJSON_IsString(it)) {
-				char wi[160];
-				snprintf(wi, sizeof(wi), "%s[%d]", w, j);
-				err(p, wi, "must be a string");
-				continue;
-			}
-			if (!(l->items[l->nitems] = rk_strdup(it->valuestring))) {
-				oom(p);
-				return;
-			}
-			l->nitems++;
-		}
-	}
-}
-
-/*
- * Byte offsets of the elements of the top-level "rules" array, found by a
- * small scanner (cJSON keeps no positions), so a rule's diagnostics can
- * name its line in the file.
- */
 static size_t skip_ws(const char *t, size_t i, size_t n)
 {
-	while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
+	/* cJSON skips every byte <= 32 between tokens; so do we. */
+	while (i < n && (unsigned char)t[i] <= 32)
 		i++;
 	return i;
 }
 
+/* Index just past the JSON value (or string, or punctuation) at i. */
 static size_t skip_value(const char *t, size_t i, size_t n)
 {
 	int depth = 0;
@@ -369,233 +236,572 @@ static size_t skip_value(const char *t, size_t i, size_t n)
 		} else if (c == ',' || c == ':') {
 			i++;
 		} else {
-			while (i < n && !strchr(",:{}[] \t\r\n\"", t[i]))
+			while (i < n && !strchr(",:{}[]\"", t[i]) &&
+			       (unsigned char)t[i] > 32)
 				i++;
 		}
 	} while (depth > 0 && i < n);
 	return i;
 }
 
-static void rule_lines(pctx *p)
+/*
+ * Line and column of the first n elements of the top-level array `key`,
+ * as pairs in a new array of 2n ints (zeros where not found). Lines are
+ * counted incrementally: a file may hold 100,000 rules. NULL on OOM.
+ */
+static int *locate(pctx *p, const char *key, int n)
 {
 	const char *t = p->text;
-	size_t n = p->len, i = skip_ws(t, 0, n);
-	if (i >= n || t[i] != '{')
-		return;
-	i++;
-	while (i < n) {
-		i = skip_ws(t, i, n);
-		if (i >= n || t[i] != '"')
-			return;
+	size_t len = t ? p->len : 0, klen = strlen(key), i = 0;
+	int *pos = rk_calloc((size_t)n * 2 + 2, sizeof(int));
+	if (!pos) {
+		oom(p);
+		return NULL;
+	}
+	if (len >= 3 && !memcmp(t, "\xEF\xBB\xBF", 3))
+		i = 3;
+	i = skip_ws(t, i, len);
+	if (i >= len || t[i++] != '{')
+		return pos;
+	while (i < len) {
+		i = skip_ws(t, i, len);
+		if (i >= len || t[i] != '"')
+			return pos;
 		size_t ks = i + 1;
-		i = skip_value(t, i, n);
-		bool is_rules = i - ks - 1 == 5 && !memcmp(t + ks, "rules", 5);
-		i = skip_ws(t, i, n);
-		if (i >= n || t[i] != ':')
-			return;
-		i = skip_ws(t, i + 1, n);
-		if (is_rules && i < n && t[i] == '[') {
+		i = skip_value(t, i, len);
+		bool hit = i - ks - 1 == klen && !memcmp(t + ks, key, klen);
+		i = skip_ws(t, i, len);
+		if (i >= len || t[i] != ':')
+			return pos;
+		i = skip_ws(t, i + 1, len);
+		if (hit)
+			break;
+		i = skip_ws(t, skip_value(t, i, len), len);
+		if (i < len && t[i] == ',')
 			i++;
-			/* Count newlines incrementally: files hold 100k rules. */
-			int line = 1;
-			size_t counted = 0;
-			for (int k = 0; k < p->def->nrules && i < n; k++) {
-				i = skip_ws(t, i, n);
-				for (; counted < i; counted++)
-					line += t[counted] == '\n';
-				p->def->rules[k].line = line;
-				i = skip_ws(t, skip_value(t, i, n), n);
-				if (i < n && t[i] == ',')
-					i++;
+	}
+	if (i >= len || t[i++] != '[')
+		return pos;
+	int line = 1;
+	size_t counted = 0, bol = 0;
+	for (int k = 0; k < n && i < len; k++) {
+		i = skip_ws(t, i, len);
+		for (; counted < i; counted++)
+			if (t[counted] == '\n') {
+				line++;
+				bol = counted + 1;
 			}
-			return;
-		}
-		i = skip_ws(t, skip_value(t, i, n), n);
-		if (i < n && t[i] == ',')
+		pos[2 * k] = line;
+		pos[2 * k + 1] = (int)(i - bol) + 1;
+		i = skip_ws(t, skip_value(t, i, len), len);
+		if (i < len && t[i] == ',')
 			i++;
+	}
+	return pos;
+}
+
+static void at(pctx *p, const int *pos, int i)
+{
+	p->line = pos ? pos[2 * i] : 0;
+	p->col = pos ? pos[2 * i + 1] : 0;
+}
+
+/* ---- fields ---- */
+
+/* "path.key", or "key" at the top level. */
+static void join(char *w, size_t n, const char *path, const char *key)
+{
+	snprintf(w, n, "%s%s%.80s", path, *path ? "." : "", key);
+}
+
+/* Member of obj; a JSON null is the same as an absent member. */
+static const cJSON *member(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return cJSON_IsNull(v) ? NULL : v;
+}
+
+/* Edit distance of a and b if both are short, else a large number. */
+static int distance(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+	int row[33];
+	if (na > 32 || nb > 32)
+		return 99;
+	for (size_t j = 0; j <= nb; j++)
+		row[j] = (int)j;
+	for (size_t i = 1; i <= na; i++) {
+		int diag = row[0];
+		row[0] = (int)i;
+		for (size_t j = 1; j <= nb; j++) {
+			int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[nb];
+}
+
+/* Reports members of obj not in keys (with a suggestion) or repeated. */
+static void check_keys(pctx *p, const cJSON *obj, const char *path,
+		       const char *const *keys)
+{
+	unsigned seen = 0;
+	for (const cJSON *m = obj->child; m; m = m->next) {
+		char w[160];
+		int k = 0, best = -1, bd = 3;
+		size_t len = strlen(m->string);
+		for (; keys[k] && strcmp(keys[k], m->string); k++) {
+			/* A typo, or a known key cut short ("ttl"). */
+			int dist = len >= 3 && !strncmp(keys[k], m->string, len)
+					   ? 1 : distance(keys[k], m->string);
+			if (dist < bd) {
+				bd = dist;
+				best = k;
+			}
+		}
+		join(w, sizeof(w), path, m->string);
+		if (!keys[k] && best >= 0)
+			err(p, w, "unknown field (did you mean '%s'?)",
+			    keys[best]);
+		else if (!keys[k])
+			err(p, w, "unknown field");
+		else if (seen & (1u << k))
+			err(p, w, "duplicate field");
+		seen |= (1u << k);
 	}
 }
 
-static void parse_rule(pctx *p, const cJSON *o, int i)
+/* A string member, copied into *out (NULL when absent). */
+static bool get_str(pctx *p, const cJSON *obj, const char *key,
+		    const char *path, bool required, char **out)
+{
+	const cJSON *v = member(obj, key);
+	char w[160];
+	join(w, sizeof(w), path, key);
+	*out = NULL;
+	if (!v) {
+		if (required)
+			err(p, w, "is required");
+		return !required;
+	}
+	if (!cJSON_IsString(v)) {
+		err(p, w, "must be a string");
+		return false;
+	}
+	if (!(*out = rk_strdup(v->valuestring)))
+		return oom(p);
+	return true;
+}
+
+/* An integer member within [lo, hi]; absent leaves *out unchanged. */
+static bool get_int(pctx *p, const cJSON *obj, const char *key,
+		    const char *path, double lo, double hi, int64_t *out)
+{
+	const cJSON *v = member(obj, key);
+	char w[160];
+	join(w, sizeof(w), path, key);
+	if (!v)
+		return true;
+	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)) {
+		err(p, w, "must be an integer");
+		return false;
+	}
+	if (v->valuedouble < lo || v->valuedouble > hi) {
+		err(p, w, "must be between %.0f and %.0f", lo, hi);
+		return false;
+	}
+	*out = (int64_t)v->valuedouble;
+	return true;
+}
+
+static int enum_of(const char *s, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (names[i] && !strcmp(s, names[i]))
+			return i;
+	return -1;
+}
+
+/* Adds name to seen; reports it at where if it was there already. */
+static void unique(pctx *p, strset *seen, const char *name,
+		   const char *where, const char *what)
+{
+	size_t before = strset_count(seen);
+	if (strset_add(seen, name, strlen(name)))
+		oom(p);
+	else if (strset_count(seen) == before)
+		err(p, where, "duplicate %s '%.80s'", what, name);
+}
+
+/* A string array member as a new NULL-terminated vector; false if bad. */
+static bool get_strv(pctx *p, const cJSON *arr, const char *where,
+		     char ***out, int *n)
+{
+	char w[180];
+	int j = 0;
+	*out = rk_calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(char *));
+	if (!*out)
+		return oom(p);
+	for (const cJSON *it = arr->child; it; it = it->next, j++) {
+		if (!cJSON_IsString(it)) {
+			snprintf(w, sizeof(w), "%s[%d]", where, j);
+			err(p, w, "must be a string");
+			continue;
+		}
+		if (!((*out)[*n] = rk_strdup(it->valuestring)))
+			return oom(p);
+		(*n)++;
+	}
+	return true;
+}
+
+/* ---- sections ---- */
+
+#define MAX_TTL_MS (365 * 86400000.0)
+#define MAX_INT 1e9
+
+/* "features": [{name, key, ttl_ms}] */
+static void parse_features(pctx *p, const cJSON *arr, strset *seen)
+{
+	static const char *const keys[] = {"name", "key", "ttl_ms", NULL};
+	rules_def *def = p->def;
+	if (!cJSON_IsArray(arr)) {
+		err(p, "features", "must be an array");
+		return;
+	}
+	int n = cJSON_GetArraySize(arr), i = 0;
+	int *pos = locate(p, "features", n);
+	def->features = rk_calloc((size_t)n + 1, sizeof(*def->features));
+	if (!pos || !def->features)
+		goto out_oom;
+	for (const cJSON *o = arr->child; o; o = o->next, i++) {
+		char path[32], w[64];
+		const char *e;
+		snprintf(path, sizeof(path), "features[%d]", i);
+		at(p, pos, i);
+		if (!cJSON_IsObject(o)) {
+			err(p, path, "must be an object");
+			continue;
+		}
+		rules_feature_def *f = &def->features[def->nfeatures++];
+		check_keys(p, o, path, keys);
+		get_str(p, o, "name", path, true, &f->name);
+		get_str(p, o, "key", path, true, &f->key);
+		get_int(p, o, "ttl_ms", path, 0, MAX_TTL_MS, &f->ttl_ms);
+		snprintf(w, sizeof(w), "%s.name", path);
+		if (f->name && !is_ident(f->name))
+			err(p, w, "'%.80s' is not a name "
+			    "([A-Za-z_][A-Za-z0-9_]*, at most 64)", f->name);
+		else if (f->name)
+			unique(p, seen, f->name, w, "feature group");
+		snprintf(w, sizeof(w), "%s.key", path);
+		if (f->key && (e = template_error(f->key)))
+			err(p, w, "key template '%.80s' %s", f->key, e);
+	}
+	p->line = 0;
+	rk_free(pos);
+	return;
+out_oom:
+	rk_free(pos);
+	oom(p);
+}
+
+/* "velocity": [{name, entity, window, agg, field}] */
+static void parse_velocity(pctx *p, const cJSON *arr, strset *seen)
+{
+	static const char *const keys[] = {"name", "entity", "window", "agg",
+					   "field", NULL};
+	rules_def *def = p->def;
+	if (!cJSON_IsArray(arr)) {
+		err(p, "velocity", "must be an array");
+		return;
+	}
+	int n = cJSON_GetArraySize(arr), i = 0;
+	int *pos = locate(p, "velocity", n);
+	def->velocity = rk_calloc((size_t)n + 1, sizeof(*def->velocity));
+	if (!pos || !def->velocity)
+		goto out_oom;
+	for (const cJSON *o = arr->child; o; o = o->next, i++) {
+		char path[32], w[64], *agg = NULL;
+		snprintf(path, sizeof(path), "velocity[%d]", i);
+		at(p, pos, i);
+		if (!cJSON_IsObject(o)) {
+			err(p, path, "must be an object");
+			continue;
+		}
+		rules_velocity_def *v = &def->velocity[def->nvelocity++];
+		check_keys(p, o, path, keys);
+		get_str(p, o, "name", path, true, &v->name);
+		get_str(p, o, "entity", path, true, &v->entity);
+		get_str(p, o, "window", path, true, &v->window);
+		get_str(p, o, "agg", path, true, &agg);
+		bool field_ok = get_str(p, o, "field", path, false, &v->field);
+		snprintf(w, sizeof(w), "%s.name", path);
+		if (v->name && !is_ident(v->name))
+			err(p, w, "'%.80s' is not a name "
+			    "([A-Za-z_][A-Za-z0-9_]*, at most 64)", v->name);
+		else if (v->name)
+			unique(p, seen, v->name, w, "velocity");
+		snprintf(w, sizeof(w), "%s.entity", path);
+		if (v->entity && !is_path(v->entity))
+			err(p, w, "'%.80s' is not an event path", v->entity);
+		snprintf(w, sizeof(w), "%s.window", path);
+		if (v->window && !parse_window(v->window, &v->window_ms))
+			err(p, w, "'%.80s' is not a window from 1m to 30d "
+			    "(an integer and s, m, h or d)", v->window);
+		int a = agg ? enum_of(agg, agg_names, 3) : -1;
+		snprintf(w, sizeof(w), "%s.agg", path);
+		if (agg && a < 0)
+			err(p, w, "must be count, sum or distinct");
+		v->agg = a < 0 ? RULES_AGG_COUNT : a;
+		snprintf(w, sizeof(w), "%s.field", path);
+		if (v->field && !is_path(v->field))
+			err(p, w, "'%.80s' is not an event path", v->field);
+		else if (a == RULES_AGG_COUNT && v->field)
+			err(p, w, "must not be set for agg count");
+		else if (a > RULES_AGG_COUNT && field_ok && !v->field)
+			err(p, w, "is required for agg %s", agg);
+		rk_free(agg);
+	}
+	p->line = 0;
+	rk_free(pos);
+	return;
+out_oom:
+	rk_free(pos);
+	oom(p);
+}
+
+/* "lists": {"name": ["item", ...]} */
+static void parse_lists(pctx *p, const cJSON *obj)
 {
 	rules_def *def = p->def;
-	rules_rule_def *r = &def->rules[def->nrules++];
-	char path[48], w[64];
+	if (!cJSON_IsObject(obj)) {
+		err(p, "lists", "must be an object of name: [strings]");
+		return;
+	}
+	strset *seen = strset_new();
+	def->lists = rk_calloc((size_t)cJSON_GetArraySize(obj) + 1,
+			       sizeof(*def->lists));
+	if (!seen || !def->lists)
+		goto out_oom;
+	for (const cJSON *m = obj->child; m; m = m->next) {
+		char w[96];
+		snprintf(w, sizeof(w), "lists.%.80s", m->string);
+		if (!is_ident(m->string)) {
+			err(p, w, "'%.80s' is not a list name "
+			    "([A-Za-z_][A-Za-z0-9_]*, at most 64)", m->string);
+			continue;
+		}
+		unique(p, seen, m->string, w, "list");
+		if (!cJSON_IsArray(m)) {
+			err(p, w, "must be an array of strings");
+			continue;
+		}
+		rules_list_def *l = &def->lists[def->nlists];
+		if (!(l->name = rk_strdup(m->string)))
+			goto out_oom;
+		def->nlists++;
+		if (!get_strv(p, m, w, &l->items, &l->nitems))
+			break;
+	}
+	strset_free(seen);
+	return;
+out_oom:
+	strset_free(seen);
+	oom(p);
+}
+
+/* One element of "rules". */
+static void parse_rule(pctx *p, const cJSON *o, int i, strset *ids)
+{
+	static const char *const keys[] = {"id", "name", "reason", "when",
+					   "score", "action", "mode", "tags",
+					   NULL};
+	char path[32], w[64], *action = NULL, *mode = NULL;
 	snprintf(path, sizeof(path), "rules[%d]", i);
 	if (!cJSON_IsObject(o)) {
 		err(p, path, "must be an object");
 		return;
 	}
-	static const char *const keys[] = {"id", "name", "reason", "when",
-					   "score", "action", "mode", "tags",
-					   NULL};
-	check_keys(p, o, path, keys);
-	char *action = NULL, *mode = NULL;
+	rules_rule_def *r = &p->def->rules[p->def->nrules++];
 	int64_t score = 0;
-	bool ok = get_str(p, o, "id", path, true, &r->id);
+	r->line = p->line;
+	check_keys(p, o, path, keys);
+	get_str(p, o, "id", path, true, &r->id);
 	get_str(p, o, "name", path, false, &r->name);
 	get_str(p, o, "reason", path, false, &r->reason);
-	ok &= get_str(p, o, "when", path, true, &r->when);
-	get_int(p, o, "score", path, -1e9, 1e9, &score);
+	get_str(p, o, "when", path, true, &r->when);
+	get_int(p, o, "score", path, -MAX_INT, MAX_INT, &score);
 	r->score = (int)score;
-	if (get_str(p, o, "action", path, false, &action) && action) {
-		snprintf(w, sizeof(w), "%s.action", path);
-		if ((r->action = enum_of(action, action_names, 4, 1)) < 0) {
-			err(p, w, "must be approve, review or decline");
-			r->action = 0;
-		}
+	get_str(p, o, "action", path, false, &action);
+	get_str(p, o, "mode", path, false, &mode);
+	snprintf(w, sizeof(w), "%s.id", path);
+	if (r->id && !is_id(r->id))
+		err(p, w, "'%.80s' is not a rule id ([a-z0-9_.-]{1,64})",
+		    r->id);
+	else if (r->id)
+		unique(p, ids, r->id, w, "rule id");
+	snprintf(w, sizeof(w), "%s.when", path);
+	/* RULES_MAX_EXPR is the compiler's check (parse.c): like every
+	 * expression error it names the rule id, line 1 col 1. */
+	if (r->when && !r->when[strspn(r->when, " \t\r\n")])
+		err(p, w, "must not be empty");
+	snprintf(w, sizeof(w), "%s.action", path);
+	if (action && (r->action = enum_of(action, action_names, 4)) < 0) {
+		err(p, w, "must be approve, review or decline");
+		r->action = RULES_ACT_NONE;
 	}
-	if (get_str(p, o, "mode", path, false, &mode) && mode) {
-		snprintf(w, sizeof(w), "%s.mode", path);
-		if ((r->mode = enum_of(mode, mode_names, 3, 0)) < 0) {
-			err(p, w, "must be active, shadow or disabled");
-			r->mode = 0;
-		}
+	snprintf(w, sizeof(w), "%s.mode", path);
+	if (mode && (r->mode = enum_of(mode, mode_names, 3)) < 0) {
+		err(p, w, "must be active, shadow or disabled");
+		r->mode = RULES_MODE_ACTIVE;
 	}
 	rk_free(action);
 	rk_free(mode);
-	const cJSON *tags = cJSON_GetObjectItemCaseSensitive(o, "tags");
-	if (tags) {
-		snprintf(w, sizeof(w), "%s.tags", path);
-		if (!cJSON_IsArray(tags)) {
-			err(p, w, "must be an array of strings");
-		} else {
-			int n = cJSON_GetArraySize(tags);
-			r->tags = rk_calloc((size_t)n + 1, sizeof(char *));
-			if (!r->tags) {
-				oom(p);
-				return;
-			}
-			for (const cJSON *t = tags->child; t; t = t->next) {
-				if (!cJSON_IsString(t)) {
-					err(p, w, "must be an array of strings");
-					break;
-				}
-				if (!(r->tags[r->ntags] = rk_strdup(t->valuestring))) {
-					oom(p);
-					return;
-				}
-				r->ntags++;
-			}
-		}
+	const cJSON *tags = member(o, "tags");
+	snprintf(w, sizeof(w), "%s.tags", path);
+	if (tags && !cJSON_IsArray(tags))
+		err(p, w, "must be an array of strings");
+	else if (tags)
+		get_strv(p, tags, w, &r->tags, &r->ntags);
+}
+
+/* "rules": a non-empty array of at most RULES_MAX_RULES rules. */
+static void parse_rules(pctx *p, const cJSON *arr)
+{
+	rules_def *def = p->def;
+	if (!arr) {
+		err(p, "rules", "is required");
+		return;
 	}
-	if (r->id) {
-		snprintf(w, sizeof(w), "%s.id", path);
-		if (!is_name(r->id, false))
-			err(p, w, "'%.80s' is not a rule id ([a-z0-9_.-]{1,64})", r->id);
-		size_t before = strset_count(p->ids);
-		if (strset_add(p->ids, r->id, strlen(r->id)))
-			oom(p);
-		else if (strset_count(p->ids) == before)
-			err(p, w, "duplicate rule id '%s'", r->id);
+	int n = cJSON_GetArraySize(arr), i = 0;
+	if (!cJSON_IsArray(arr) || !n) {
+		err(p, "rules", "must be a non-empty array");
+		return;
 	}
-	if (ok && r->when) {
-		snprintf(w, sizeof(w), "%s.when", path);
-		size_t wl = strlen(r->when);
-		if (wl > RULES_MAX_EXPR)
-			err(p, w, "expression too long (%zu bytes, limit %d)", wl,
-			    RULES_MAX_EXPR);
+	if (n > RULES_MAX_RULES) {
+		err(p, "rules", "%d rules (limit %d)", n, RULES_MAX_RULES);
+		return;
 	}
+	strset *ids = strset_new();
+	int *pos = locate(p, "rules", n);
+	def->rules = rk_calloc((size_t)n, sizeof(*def->rules));
+	if (!ids || !pos || !def->rules)
+		goto out_oom;
+	for (const cJSON *o = arr->child; o; o = o->next, i++) {
+		at(p, pos, i);
+		parse_rule(p, o, i, ids);
+	}
+	p->line = 0;
+	strset_free(ids);
+	rk_free(pos);
+	return;
+out_oom:
+	strset_free(ids);
+	rk_free(pos);
+	oom(p);
+}
+
+/* "max_score" and "thresholds": 0 <= review <= decline <= max_score. */
+static void parse_scale(pctx *p, const cJSON *root)
+{
+	static const char *const tk[] = {"review", "decline", NULL};
+	rules_def *def = p->def;
+	int64_t max = 100, review = 50, decline = 80;
+	bool max_ok = get_int(p, root, "max_score", "", 1, MAX_INT, &max);
+	bool review_ok = true, decline_ok = true;
+	const cJSON *th = member(root, "thresholds");
+	if (th && !cJSON_IsObject(th)) {
+		err(p, "thresholds", "must be an object {review, decline}");
+		review_ok = decline_ok = false;
+	} else if (th) {
+		check_keys(p, th, "thresholds", tk);
+		review_ok = get_int(p, th, "review", "thresholds", 0, MAX_INT,
+				    &review);
+		decline_ok = get_int(p, th, "decline", "thresholds", 0,
+				     MAX_INT, &decline);
+	}
+	def->max_score = (int)max;
+	def->th_review = (int)review;
+	def->th_decline = (int)decline;
+	if (review_ok && decline_ok && review > decline)
+		err(p, "thresholds.review", "%d must not be above "
+		    "thresholds.decline (%d)", def->th_review, def->th_decline);
+	if (decline_ok && max_ok && decline > max)
+		err(p, "thresholds.decline", "%d must not be above max_score "
+		    "(%d)", def->th_decline, def->max_score);
+}
+
+/* The JSON syntax error of text: byte offset, line and column. */
+static void json_error(rk_diags *d, const char *json, size_t len,
+		       const char *end, const char *what)
+{
+	int line, col;
+	size_t off = end && json && end >= json && end <= json + len ?
+			     (size_t)(end - json) : 0;
+	line_col(json, off, &line, &col);
+	rk_diags_add(d, NULL, line, col, "invalid JSON at byte %zu%s", off,
+		     what);
 }
 
 rules_def *rules_def_parse(const char *json, size_t len, rk_diags *d)
 {
+	static const char *const keys[] = {"scenario", "description",
+					   "max_score", "thresholds",
+					   "features", "velocity", "lists",
+					   "rules", NULL};
 	pctx p = {.d = d, .text = json, .len = len};
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
 	if (!root) {
-		size_t off = end && end >= json ? (size_t)(end - json) : 0;
-		const char *e = cJSON_GetErrorPtr();
-		if (e && e >= json && e <= json + len)
-			off = (size_t)(e - json);
-		int line, col;
-		line_col(json, off, &line, &col);
-		rk_diags_add(d, NULL, line, col, "invalid JSON at byte %zu", off);
+		/* return_parse_end belongs to this call; cJSON_GetErrorPtr()
+		 * is process-global, so it is only the fallback. */
+		json_error(d, json, len, end ? end : cJSON_GetErrorPtr(), "");
 		return NULL;
 	}
-	/* Anything but whitespace after the value is an error too. */
 	size_t tail = skip_ws(json, (size_t)(end - json), len);
-	if (tail < len && json[tail]) {
-		int line, col;
-		line_col(json, tail, &line, &col);
-		rk_diags_add(d, NULL, line, col, "invalid JSON at byte %zu: "
-			     "text after the rule set", tail);
+	if (tail < len) {
+		json_error(d, json, len, json + tail,
+			   ": text after the rule set");
 		cJSON_Delete(root);
 		return NULL;
 	}
+	strset *features = strset_new(), *velocity = strset_new();
 	rules_def *def = p.def = rk_calloc(1, sizeof(*def));
-	if (!def) {
-		cJSON_Delete(root);
+	if (!def || !features || !velocity) {
 		oom(&p);
-		return NULL;
+		goto out_free;
 	}
 	def->max_score = 100;
 	def->th_review = 50;
 	def->th_decline = 80;
 	if (!cJSON_IsObject(root)) {
 		err(&p, NULL, "a rule set must be a JSON object");
-		goto out;
+		goto out_free;
 	}
-	static const char *const keys[] = {"scenario", "description", "max_score",
-					   "thresholds", "features", "velocity",
-					   "lists", "rules", NULL};
 	check_keys(&p, root, "", keys);
 	if (get_str(&p, root, "scenario", "", true, &def->scenario) &&
-	    def->scenario && !is_name(def->scenario, false))
-		err(&p, "scenario", "'%.80s' is not a scenario name ([a-z0-9_.-]{1,64})",
-		    def->scenario);
+	    !is_id(def->scenario))
+		err(&p, "scenario", "'%.80s' is not a scenario name "
+		    "([a-z0-9_.-]{1,64})", def->scenario);
 	get_str(&p, root, "description", "", false, &def->description);
-	int64_t v = def->max_score;
-	get_int(&p, root, "max_score", "", 1, 1e9, &v);
-	def->max_score = (int)v;
-	const cJSON *th = cJSON_GetObjectItemCaseSensitive(root, "thresholds");
-	if (th && !cJSON_IsObject(th)) {
-		err(&p, "thresholds", "must be an object {review, decline}");
-	} else if (th) {
-		static const char *const tk[] = {"review", "decline", NULL};
-		check_keys(&p, th, "thresholds", tk);
-		v = def->th_review;
-		get_int(&p, th, "review", "thresholds", 0, 1e9, &v);
-		def->th_review = (int)v;
-		v = def->th_decline;
-		get_int(&p, th, "decline", "thresholds", 0, 1e9, &v);
-		def->th_decline = (int)v;
-	}
-	if (def->th_review > def->th_decline)
-		err(&p, "thresholds.review", "must not be above thresholds.decline");
-	if (def->th_decline > def->max_score)
-		err(&p, "thresholds.decline", "must not be above max_score (%d)",
-		    def->max_score);
+	parse_scale(&p, root);
 	const cJSON *x;
-	if ((x = cJSON_GetObjectItemCaseSensitive(root, "features")))
-		parse_features(&p, x);
-	if ((x = cJSON_GetObjectItemCaseSensitive(root, "velocity")))
-		parse_velocity(&p, x);
-	if ((x = cJSON_GetObjectItemCaseSensitive(root, "lists")))
+	if ((x = member(root, "features")))
+		parse_features(&p, x, features);
+	if ((x = member(root, "velocity")))
+		parse_velocity(&p, x, velocity);
+	if ((x = member(root, "lists")))
 		parse_lists(&p, x);
-	const cJSON *rules = cJSON_GetObjectItemCaseSensitive(root, "rules");
-	if (!rules) {
-		err(&p, "rules", "is required");
-	} else if (!cJSON_IsArray(rules) || !cJSON_GetArraySize(rules)) {
-		err(&p, "rules", "must be a non-empty array");
-	} else if (cJSON_GetArraySize(rules) > RULES_MAX_RULES) {
-		err(&p, "rules", "%d rules (limit %d)", cJSON_GetArraySize(rules),
-		    RULES_MAX_RULES);
-	} else {
-		int n = cJSON_GetArraySize(rules);
-		def->rules = rk_calloc((size_t)n, sizeof(*def->rules));
-		p.ids = strset_new();
-		if (!def->rules || !p.ids) {
-			oom(&p);
-			goto out;
-		}
-		int i = 0;
-		for (const cJSON *o = rules->child; o; o = o->next, i++)
-			parse_rule(&p, o, i);
-		rule_lines(&p);
-	}
-out:
-	strset_free(p.ids);
+	parse_rules(&p, member(root, "rules"));
+out_free:
+	strset_free(features);
+	strset_free(velocity);
 	cJSON_Delete(root);
 	if (p.errors || d->oom) {
 		rules_def_free(def);
@@ -646,11 +852,31 @@ void rules_def_free(rules_def *def)
 
 /* ---- canonical output ---- */
 
-#define ADD(ok, expr) ((ok) = (ok) && (expr) != NULL)
+/* Each helper returns false when cJSON could not allocate. */
+static bool put_str(cJSON *o, const char *key, const char *v)
+{
+	return cJSON_AddStringToObject(o, key, v) != NULL;
+}
+
+static bool put_num(cJSON *o, const char *key, double v)
+{
+	return cJSON_AddNumberToObject(o, key, v) != NULL;
+}
+
+/* A new object appended to array a, or NULL. */
+static cJSON *push_obj(cJSON *a)
+{
+	cJSON *x = cJSON_CreateObject();
+	if (x && !cJSON_AddItemToArray(a, x)) {
+		cJSON_Delete(x);
+		return NULL;
+	}
+	return x;
+}
 
 /* cJSON_CreateStringArray leaks the array when an item fails to allocate
  * (cJSON 1.7.15), so build it item by item. */
-static cJSON *str_array(char *const *v, int n)
+static bool put_strv(cJSON *o, const char *key, char *const *v, int n)
 {
 	cJSON *a = cJSON_CreateArray();
 	for (int i = 0; a && i < n; i++) {
@@ -658,93 +884,93 @@ static cJSON *str_array(char *const *v, int n)
 		if (!s || !cJSON_AddItemToArray(a, s)) {
 			cJSON_Delete(s);
 			cJSON_Delete(a);
-			return NULL;
+			return false;
 		}
 	}
-	return a;
+	if (a && !cJSON_AddItemToObject(o, key, a)) {
+		cJSON_Delete(a);
+		return false;
+	}
+	return a != NULL;
 }
 
+static bool features_json(cJSON *o, const rules_def *def)
+{
+	cJSON *a = cJSON_AddArrayToObject(o, "features"), *x;
+	bool ok = a != NULL;
+	for (int i = 0; ok && i < def->nfeatures; i++) {
+		const rules_feature_def *f = &def->features[i];
+		ok = (x = push_obj(a)) && put_str(x, "name", f->name) &&
+		     put_str(x, "key", f->key) &&
+		     (!f->ttl_ms || put_num(x, "ttl_ms", (double)f->ttl_ms));
+	}
+	return ok;
+}
+
+static bool velocity_json(cJSON *o, const rules_def *def)
+{
+	cJSON *a = cJSON_AddArrayToObject(o, "velocity"), *x;
+	bool ok = a != NULL;
+	for (int i = 0; ok && i < def->nvelocity; i++) {
+		const rules_velocity_def *v = &def->velocity[i];
+		ok = (x = push_obj(a)) && put_str(x, "name", v->name) &&
+		     put_str(x, "entity", v->entity) &&
+		     put_str(x, "window", v->window) &&
+		     put_str(x, "agg", rules_agg_name(v->agg)) &&
+		     (!v->field || put_str(x, "field", v->field));
+	}
+	return ok;
+}
+
+static bool lists_json(cJSON *o, const rules_def *def)
+{
+	cJSON *x = cJSON_AddObjectToObject(o, "lists");
+	bool ok = x != NULL;
+	for (int i = 0; ok && i < def->nlists; i++)
+		ok = put_strv(x, def->lists[i].name, def->lists[i].items,
+			      def->lists[i].nitems);
+	return ok;
+}
+
+static bool rule_json(cJSON *a, const rules_rule_def *r)
+{
+	cJSON *x = push_obj(a);
+	return x && put_str(x, "id", r->id) &&
+	       (!r->name || put_str(x, "name", r->name)) &&
+	       (!r->reason || put_str(x, "reason", r->reason)) &&
+	       put_str(x, "when", r->when) &&
+	       (!r->score || put_num(x, "score", r->score)) &&
+	       (!r->action ||
+		put_str(x, "action", rules_action_name(r->action))) &&
+	       (!r->mode || put_str(x, "mode", rules_mode_name(r->mode))) &&
+	       (!r->ntags || put_strv(x, "tags", r->tags, r->ntags));
+}
+
+/*
+ * Canonical form: keys in a fixed order (scenario, description, max_score,
+ * thresholds, features, velocity, lists, rules; in a rule id, name,
+ * reason, when, score, action, mode, tags). max_score and thresholds are
+ * always written; absent optionals, score 0, mode active, ttl_ms 0 and
+ * empty sections are left out. parse(to_text(def)) has the same to_text.
+ */
 cJSON *rules_def_to_json(const rules_def *def)
 {
-	cJSON *o = cJSON_CreateObject(), *x, *a;
-	bool ok = o != NULL;
-	ADD(ok, cJSON_AddStringToObject(o, "scenario", def->scenario));
-	if (def->description)
-		ADD(ok, cJSON_AddStringToObject(o, "description", def->description));
-	ADD(ok, cJSON_AddNumberToObject(o, "max_score", def->max_score));
-	ADD(ok, x = cJSON_AddObjectToObject(o, "thresholds"));
-	if (ok) {
-		ADD(ok, cJSON_AddNumberToObject(x, "review", def->th_review));
-		ADD(ok, cJSON_AddNumberToObject(x, "decline", def->th_decline));
-	}
-	if (ok && def->nfeatures) {
-		ADD(ok, a = cJSON_AddArrayToObject(o, "features"));
-		for (int i = 0; ok && i < def->nfeatures; i++) {
-			const rules_feature_def *f = &def->features[i];
-			ADD(ok, x = cJSON_CreateObject());
-			if (!ok || !cJSON_AddItemToArray(a, x))
-				break;
-			ADD(ok, cJSON_AddStringToObject(x, "name", f->name));
-			ADD(ok, cJSON_AddStringToObject(x, "key", f->key));
-			if (f->ttl_ms)
-				ADD(ok, cJSON_AddNumberToObject(x, "ttl_ms", (double)f->ttl_ms));
-		}
-	}
-	if (ok && def->nvelocity) {
-		ADD(ok, a = cJSON_AddArrayToObject(o, "velocity"));
-		for (int i = 0; ok && i < def->nvelocity; i++) {
-			const rules_velocity_def *v = &def->velocity[i];
-			ADD(ok, x = cJSON_CreateObject());
-			if (!ok || !cJSON_AddItemToArray(a, x))
-				break;
-			ADD(ok, cJSON_AddStringToObject(x, "name", v->name));
-			ADD(ok, cJSON_AddStringToObject(x, "entity", v->entity));
-			ADD(ok, cJSON_AddStringToObject(x, "window", v->window));
-			ADD(ok, cJSON_AddStringToObject(x, "agg", rules_agg_name(v->agg)));
-			if (v->field)
-				ADD(ok, cJSON_AddStringToObject(x, "field", v->field));
-		}
-	}
-	if (ok && def->nlists) {
-		ADD(ok, x = cJSON_AddObjectToObject(o, "lists"));
-		for (int i = 0; ok && i < def->nlists; i++) {
-			const rules_list_def *l = &def->lists[i];
-			ADD(ok, a = str_array(l->items, l->nitems));
-			if (ok && !cJSON_AddItemToObject(x, l->name, a)) {
-				cJSON_Delete(a);
-				ok = false;
-			}
-		}
-	}
-	ADD(ok, a = cJSON_AddArrayToObject(o, "rules"));
-	for (int i = 0; ok && i < def->nrules; i++) {
-		const rules_rule_def *r = &def->rules[i];
-		ADD(ok, x = cJSON_CreateObject());
-		if (!ok || !cJSON_AddItemToArray(a, x))
-			break;
-		ADD(ok, cJSON_AddStringToObject(x, "id", r->id));
-		if (r->name)
-			ADD(ok, cJSON_AddStringToObject(x, "name", r->name));
-		if (r->reason)
-			ADD(ok, cJSON_AddStringToObject(x, "reason", r->reason));
-		ADD(ok, cJSON_AddStringToObject(x, "when", r->when));
-		if (r->score)
-			ADD(ok, cJSON_AddNumberToObject(x, "score", r->score));
-		if (r->action)
-			ADD(ok, cJSON_AddStringToObject(x, "action",
-							rules_action_name(r->action)));
-		if (r->mode)
-			ADD(ok, cJSON_AddStringToObject(x, "mode",
-							rules_mode_name(r->mode)));
-		if (r->ntags) {
-			cJSON *t;
-			ADD(ok, t = str_array(r->tags, r->ntags));
-			if (ok && !cJSON_AddItemToObject(x, "tags", t)) {
-				cJSON_Delete(t);
-				ok = false;
-			}
-		}
-	}
+	if (!def)
+		return NULL;
+	cJSON *o = cJSON_CreateObject(), *th = NULL, *a = NULL;
+	bool ok = o && put_str(o, "scenario", def->scenario) &&
+		  (!def->description ||
+		   put_str(o, "description", def->description)) &&
+		  put_num(o, "max_score", def->max_score) &&
+		  (th = cJSON_AddObjectToObject(o, "thresholds")) &&
+		  put_num(th, "review", def->th_review) &&
+		  put_num(th, "decline", def->th_decline) &&
+		  (!def->nfeatures || features_json(o, def)) &&
+		  (!def->nvelocity || velocity_json(o, def)) &&
+		  (!def->nlists || lists_json(o, def)) &&
+		  (a = cJSON_AddArrayToObject(o, "rules"));
+	for (int i = 0; ok && i < def->nrules; i++)
+		ok = rule_json(a, &def->rules[i]);
 	if (!ok) {
 		cJSON_Delete(o);
 		return NULL;
@@ -752,6 +978,7 @@ cJSON *rules_def_to_json(const rules_def *def)
 	return o;
 }
 
+/* cJSON_Print (tabs) or cJSON_PrintUnformatted, copied for rk_free. */
 char *rules_def_to_text(const rules_def *def, bool pretty)
 {
 	cJSON *o = rules_def_to_json(def);
@@ -761,8 +988,8 @@ char *rules_def_to_text(const rules_def *def, bool pretty)
 	cJSON_Delete(o);
 	if (!txt)
 		return NULL;
-	/* cJSON allocated through the hooks when installed; copy so the
-	 * caller can always rk_free. */
+	/* cJSON allocates through the hooks only when they are installed;
+	 * copy so the caller can always rk_free. */
 	char *out = rk_strdup(txt);
 	cJSON_free(txt);
 	return out;
