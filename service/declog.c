@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "../common/rk.h"
+#include "log.h"
 
 struct rpath {
 	char **seg;
@@ -207,8 +208,10 @@ char *declog_build_line(const declog *dl, const declog_entry *e, size_t *len)
 	if (e->decided_by &&
 	    !cJSON_AddStringToObject(o, "decided_by", e->decided_by))
 		goto out_free;
-	cJSON *reasons = e->reasons ? cJSON_Duplicate(e->reasons, true) :
-				      cJSON_CreateArray();
+	/* references, not copies: the caller's arrays outlive the line */
+	cJSON *reasons = cJSON_IsArray(e->reasons) ?
+			 cJSON_CreateArrayReference(e->reasons->child) :
+			 cJSON_CreateArray();
 	if (!cJSON_AddItemToObject(o, "reasons", reasons)) {
 		cJSON_Delete(reasons);
 		goto out_free;
@@ -216,7 +219,10 @@ char *declog_build_line(const declog *dl, const declog_entry *e, size_t *len)
 	if (!cJSON_AddBoolToObject(o, "degraded", e->degraded))
 		goto out_free;
 	if (e->degraded_reasons) {
-		cJSON *dr = cJSON_Duplicate(e->degraded_reasons, true);
+		cJSON *dr = cJSON_IsArray(e->degraded_reasons) ?
+			    cJSON_CreateArrayReference(
+				    e->degraded_reasons->child) :
+			    cJSON_Duplicate(e->degraded_reasons, true);
 		if (!cJSON_AddItemToObject(o, "degraded_reasons", dr)) {
 			cJSON_Delete(dr);
 			goto out_free;
@@ -336,12 +342,25 @@ static size_t count_lines(const char *b, size_t n)
 	return k;
 }
 
+/* One error line per failure streak (the counter has the rest). */
+static void log_write_error(const declog *dl, int err)
+{
+	log_rec l;
+	if (!log_begin(&l, LOG_LEVEL_ERROR,
+		       "decision log: write failed, retrying"))
+		return;
+	log_str(&l, "path", dl->path ? dl->path : "-");
+	log_str(&l, "error", strerrordesc_np(err));
+	log_end(&l);
+}
+
 /* Writes b[0..n) (nlines lines), retrying failures; while closing,
  * gives up at the deadline and counts the rest as lost. */
 static void write_batch(declog *dl, const char *b, size_t n, size_t nlines)
 {
 	size_t off = 0;
 	int64_t give_up = 0;
+	int failures = 0;
 	while (off < n) {
 		ssize_t w = write(dl->fd, b + off, n - off);
 		if (w > 0) {
@@ -354,6 +373,8 @@ static void write_batch(declog *dl, const char *b, size_t n, size_t nlines)
 		}
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (!failures++)
+			log_write_error(dl, w < 0 ? errno : EIO);
 		pthread_mutex_lock(&dl->mu);
 		dl->st.write_errors++;
 		bool closing = dl->closing;
@@ -367,9 +388,13 @@ static void write_batch(declog *dl, const char *b, size_t n, size_t nlines)
 				dl->st.lost_lines += lost;
 				dl->st.written_lines += nlines - lost;
 				pthread_mutex_unlock(&dl->mu);
-				fprintf(stderr, "{\"level\":\"error\",\"msg\":"
-					"\"decision log: lines lost at "
-					"close\",\"lines\":%zu}\n", lost);
+				log_rec l;
+				if (log_begin(&l, LOG_LEVEL_ERROR,
+					      "decision log: lines lost at "
+					      "close")) {
+					log_int(&l, "lines", (int64_t)lost);
+					log_end(&l);
+				}
 				return;
 			}
 		}
@@ -379,6 +404,8 @@ static void write_batch(declog *dl, const char *b, size_t n, size_t nlines)
 	pthread_mutex_lock(&dl->mu);
 	dl->st.written_lines += nlines;
 	pthread_mutex_unlock(&dl->mu);
+	if (failures)
+		log_msg(LOG_LEVEL_INFO, "decision log: writes resumed", NULL);
 }
 
 static void *writer_main(void *arg)

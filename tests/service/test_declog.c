@@ -4,6 +4,7 @@
  * caller's event untouched), bad redact lists, the bounded queue
  * refusing with RK_ELIMIT while the writer is paused, flush on close,
  * lines lost only after close_timeout_ms of failing writes (/dev/full),
+ * each failure streak and the loss logged once,
  * reopen after rotation, a disabled log.
  */
 #include <setjmp.h>
@@ -20,6 +21,7 @@
 
 #include "../../common/rk.h"
 #include "../../service/declog.h"
+#include "../../service/log.h"
 
 static char path[64];
 
@@ -269,6 +271,10 @@ static void test_write_errors(void **state)
 {
 	(void)state;
 	char err[256];
+	char logpath[] = "/tmp/test_declog_errlog_XXXXXX";
+	int lfd = mkstemp(logpath);
+	assert_true(lfd >= 0);
+	int old_fd = log_set_fd(lfd);
 	declog_opts o = { .path = "/dev/full", .close_timeout_ms = 100 };
 	declog *dl = declog_open(&o, err, sizeof(err));
 	assert_non_null(dl);
@@ -281,6 +287,27 @@ static void test_write_errors(void **state)
 	assert_int_equal(st.lost_lines, 0);   /* retried, not dropped */
 	assert_int_equal(st.queued_lines, 2);
 	assert_int_equal(declog_close(dl), RK_EIO);
+
+	/* one log line per failure streak, one for the lines given up */
+	log_set_fd(old_fd);
+	cJSON *lines = read_lines(logpath);
+	close(lfd);
+	unlink(logpath);
+	assert_int_equal(cJSON_GetArraySize(lines), 2);
+	cJSON *l0 = cJSON_GetArrayItem(lines, 0);
+	cJSON *l1 = cJSON_GetArrayItem(lines, 1);
+	assert_string_equal(cJSON_GetObjectItem(l0, "level")->valuestring,
+			    "error");
+	assert_string_equal(cJSON_GetObjectItem(l0, "msg")->valuestring,
+			    "decision log: write failed, retrying");
+	assert_string_equal(cJSON_GetObjectItem(l0, "path")->valuestring,
+			    "/dev/full");
+	assert_string_equal(cJSON_GetObjectItem(l0, "error")->valuestring,
+			    "No space left on device");
+	assert_string_equal(cJSON_GetObjectItem(l1, "msg")->valuestring,
+			    "decision log: lines lost at close");
+	assert_int_equal(cJSON_GetObjectItem(l1, "lines")->valueint, 2);
+	cJSON_Delete(lines);
 }
 
 static void test_reopen_and_disabled(void **state)
