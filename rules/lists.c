@@ -1,9 +1,11 @@
 /*
  * lists.c - named lists (@blocked_ips): a reference-counted map from name
- * to string set. A rules_lists is built, then shared read-only by the
- * compiled sets bound to it; a change of any list builds a new one and
- * recompiles, so readers never see a list change under them.
- * Neighbours: strset.c (the sets), resolve.c (binds @name), store/.
+ * to string set, kept sorted by name. A rules_lists is built by one
+ * thread (put, put_def), then shared read-only by the compiled sets bound
+ * to it: once it holds a second reference it is immutable (put refuses),
+ * so a change of any list builds a new one and recompiles and readers
+ * never see a list change under them. Neighbours: strset.c (the sets),
+ * resolve.c (binds @name), set.c, store/store_lists.c.
  */
 #include "rules_int.h"
 
@@ -27,7 +29,8 @@ rules_lists *rules_lists_new(void)
 
 rules_lists *rules_lists_ref(rules_lists *l)
 {
-	atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+	if (l)
+		atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
 	return l;
 }
 
@@ -61,8 +64,20 @@ static int find(const rules_lists *l, const char *name)
 	return -lo - 1;
 }
 
+/*
+ * Takes ownership of set in every case: on error it is freed. Refuses
+ * (RK_ESTATE) once l is shared, since readers hold no lock.
+ */
 int rules_lists_put(rules_lists *l, const char *name, strset *set)
 {
+	if (!l || !name || !set) {
+		strset_free(set);
+		return RK_EINVAL;
+	}
+	if (atomic_load_explicit(&l->refs, memory_order_acquire) > 1) {
+		strset_free(set);
+		return RK_ESTATE;
+	}
 	int i = find(l, name);
 	if (i >= 0) {
 		strset_free(l->sets[i]);
@@ -98,12 +113,20 @@ out_oom:
 
 const strset *rules_lists_get(const rules_lists *l, const char *name)
 {
+	if (!l || !name)
+		return NULL;
 	int i = find(l, name);
 	return i >= 0 ? l->sets[i] : NULL;
 }
 
+/*
+ * One put per list of def, in file order. On error l may already hold
+ * some of them: callers drop l (it was not shared yet).
+ */
 int rules_lists_put_def(rules_lists *l, const rules_def *def)
 {
+	if (!l || !def)
+		return RK_EINVAL;
 	for (int i = 0; i < def->nlists; i++) {
 		const rules_list_def *ld = &def->lists[i];
 		strset *s = strset_new();
@@ -123,10 +146,11 @@ int rules_lists_put_def(rules_lists *l, const rules_def *def)
 
 int rules_lists_count(const rules_lists *l)
 {
-	return l->n;
+	return l ? l->n : 0;
 }
 
+/* The i-th name in byte order (strcmp), for 0 <= i < count. */
 const char *rules_lists_name(const rules_lists *l, int i)
 {
-	return i >= 0 && i < l->n ? l->names[i] : NULL;
+	return l && i >= 0 && i < l->n ? l->names[i] : NULL;
 }
