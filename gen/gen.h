@@ -155,7 +155,8 @@ extern const char *const gen_bin_prefixes[];    /* starts_with pool */
  * features card and user, four velocity definitions, the lists above and
  * nrules rules of realistic shapes and frequencies, sharing thresholds
  * and sub-expressions as real rule sets do. Returns rk_malloc'd JSON
- * text, or NULL on allocation failure or nrules < 0.
+ * text, or NULL on allocation failure or nrules < 1 (SPEC: a rule set
+ * has rules).
  */
 char *gen_ruleset_json(int nrules, uint64_t seed);
 

@@ -405,9 +405,16 @@ again:
 		cond(r, cats[k], k < nstrong, c[k], sizeof(c[k]));
 
 	if (gen_rng_below(r, 1000) < 5) {   /* a narrow allow-list rule */
-		snprintf(when, sizeof(when), "merchant.id == \"m_%u\" and "
-			 "amount < %d", (unsigned)gen_rng_below(r, 50),
-			 gen_rng_chance(r, 0.5) ? 20 : 50);
+		/* Busy merchants first (ids below 50 are the busiest). */
+		do
+			snprintf(when, sizeof(when), "merchant.id == \"m_%u\" "
+				 "and amount < %d", (unsigned)gen_rng_below(r,
+				 50 + 50 * (uint64_t)tries),
+				 gen_rng_chance(r, 0.5) ? 20 : 50);
+		while (seen && strset_has(seen, when, strlen(when)) &&
+		       ++tries < 20);
+		if (seen && strset_add(seen, when, strlen(when)))
+			s->oom = true;
 		snprintf(id, sizeof(id), "allow_%05d", i);
 		sb_printf(s, "%s {\"id\": \"%s\", \"name\": \"Trusted merchant "
 			  "small basket\", \"when\": ", i ? ",\n" : "", id);
@@ -470,7 +477,7 @@ char *gen_ruleset_json(int nrules, uint64_t seed)
 	strset *seen;
 	gen_rng r;
 
-	if (nrules < 0)
+	if (nrules < 1)
 		return NULL;
 	seen = strset_new();
 	if (!seen)
