@@ -19,6 +19,8 @@
 #include "../common/rk.h"
 
 #define MAX_SERIES_LIMIT 1000000
+#define SHARDS 8                /* histogram rows per series */
+#define LINE 64                 /* cache line, bytes */
 #define OTHER "other"
 
 const double metrics_latency_buckets[] = {
@@ -35,9 +37,15 @@ struct metrics_series {
 	uint64_t hash;
 	char **values;              /* nlabels copies */
 	atomic_uint_fast64_t value; /* counter; gauge: double bits */
-	atomic_uint_fast64_t sum_us;      /* histogram: observe_us part */
-	_Atomic double sum;               /* histogram: observe part */
-	atomic_uint_fast64_t *buckets;    /* histogram: nbounds + 1 */
+	/*
+	 * Histogram: SHARDS cache-line-aligned rows of `stride` words, so
+	 * threads observing the same series do not fight over one line:
+	 * [0..nbounds] bucket counts, [nbounds+1] sum of observe_us
+	 * (microseconds), [nbounds+2] sum of observe (bits of a double).
+	 */
+	atomic_uint_fast64_t *buckets;
+	void *raw;                        /* the allocation behind buckets */
+	int stride;
 };
 
 struct metrics_family {
@@ -148,7 +156,7 @@ static void series_free(metrics_series *s)
 {
 	if (!s)
 		return;
-	rk_free(s->buckets);
+	rk_free(s->raw);
 	rk_free(s->values);
 	rk_free(s);
 }
@@ -178,14 +186,18 @@ static metrics_series *series_new(metrics_family *f, uint64_t h,
 		p += n;
 	}
 	if (f->type == METRICS_HISTOGRAM) {
-		s->buckets = rk_calloc((size_t)f->nbounds + 1,
-				       sizeof(*s->buckets));
-		if (!s->buckets)
+		int words = LINE / (int)sizeof(*s->buckets);
+		s->stride = (f->nbounds + 3 + words - 1) / words * words;
+		size_t bytes = (size_t)SHARDS * (size_t)s->stride *
+			       sizeof(*s->buckets);
+		s->raw = rk_calloc(1, bytes + LINE);
+		if (!s->raw)
 			goto out_free;
+		uintptr_t a = ((uintptr_t)s->raw + LINE - 1) &
+			      ~(uintptr_t)(LINE - 1);
+		s->buckets = (atomic_uint_fast64_t *)a;
 	}
 	atomic_init(&s->value, 0);
-	atomic_init(&s->sum_us, 0);
-	atomic_init(&s->sum, 0.0);
 	return s;
 
 out_free:
@@ -392,15 +404,30 @@ static int bucket_of_us(const metrics_family *f, int64_t us)
 	return lo;
 }
 
+/* This thread's histogram row, fixed at its first observation. */
+static atomic_uint_fast64_t *row(const metrics_series *s)
+{
+	static atomic_uint next_shard;
+	static _Thread_local int shard = -1;
+	if (shard < 0)
+		shard = (int)(atomic_fetch_add_explicit(&next_shard, 1,
+						       memory_order_relaxed) %
+			      SHARDS);
+	return s->buckets + (size_t)shard * (size_t)s->stride;
+}
+
 void metrics_observe(metrics_series *s, double v)
 {
 	if (!s || !s->buckets)
 		return;
-	atomic_fetch_add_explicit(&s->buckets[bucket_of(s->fam, v)], 1,
+	int nb = s->fam->nbounds;
+	atomic_uint_fast64_t *r = row(s);
+	atomic_fetch_add_explicit(&r[bucket_of(s->fam, v)], 1,
 				  memory_order_relaxed);
-	double old = atomic_load_explicit(&s->sum, memory_order_relaxed);
+	uint_fast64_t old = atomic_load_explicit(&r[nb + 2],
+						 memory_order_relaxed);
 	while (!atomic_compare_exchange_weak_explicit(
-		&s->sum, &old, old + v, memory_order_relaxed,
+		&r[nb + 2], &old, dbits(bitsd(old) + v), memory_order_relaxed,
 		memory_order_relaxed))
 		;
 }
@@ -411,18 +438,39 @@ void metrics_observe_us(metrics_series *s, int64_t us)
 		return;
 	if (us < 0)
 		us = 0;
-	atomic_fetch_add_explicit(&s->buckets[bucket_of_us(s->fam, us)], 1,
+	atomic_uint_fast64_t *r = row(s);
+	atomic_fetch_add_explicit(&r[bucket_of_us(s->fam, us)], 1,
 				  memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->sum_us, (uint64_t)us,
+	atomic_fetch_add_explicit(&r[s->fam->nbounds + 1], (uint64_t)us,
 				  memory_order_relaxed);
+}
+
+/* Word i of the histogram summed over the rows. */
+static uint64_t hist_word(const metrics_series *s, int i)
+{
+	uint64_t n = 0;
+	for (int k = 0; k < SHARDS; k++)
+		n += atomic_load_explicit(&s->buckets[k * s->stride + i],
+					  memory_order_relaxed);
+	return n;
+}
+
+static double hist_sum(const metrics_series *s)
+{
+	int nb = s->fam->nbounds;
+	double sum = (double)hist_word(s, nb + 1) / 1e6;
+	for (int k = 0; k < SHARDS; k++)
+		sum += bitsd(atomic_load_explicit(
+			&s->buckets[k * s->stride + nb + 2],
+			memory_order_relaxed));
+	return sum;
 }
 
 static uint64_t hist_count(const metrics_series *s)
 {
 	uint64_t n = 0;
 	for (int i = 0; i <= s->fam->nbounds; i++)
-		n += atomic_load_explicit(&s->buckets[i],
-					  memory_order_relaxed);
+		n += hist_word(s, i);
 	return n;
 }
 
@@ -714,12 +762,22 @@ void metrics_buf_value(metrics_buf *b, double v)
 		put_str(b, v > 0 ? "+Inf" : "-Inf");
 		return;
 	}
-	char t[32];
-	for (int p = 1; p <= 17; p++) {
-		snprintf(t, sizeof(t), "%.*g", p, v);
+	/* the fewest significant digits that read back as v, then plain
+	 * notation for 1e-4 <= |v| < 1e21, else an exponent */
+	char t[48];
+	int p = 1;
+	for (; p < 17; p++) {
+		snprintf(t, sizeof(t), "%.*e", p - 1, v);
 		if (strtod(t, NULL) == v)
 			break;
 	}
+	snprintf(t, sizeof(t), "%.*e", p - 1, v);
+	int exp = atoi(strchr(t, 'e') + 1);
+	if (v != 0 && exp >= -4 && exp < 21)
+		snprintf(t, sizeof(t), "%.*f", p - 1 - exp > 0 ? p - 1 - exp : 0,
+			 v);
+	else if (v == 0)
+		snprintf(t, sizeof(t), "0");
 	put_str(b, t);
 }
 
@@ -781,8 +839,7 @@ static void render_series(metrics_buf *b, const metrics_series *s)
 	}
 	uint64_t cum = 0;
 	for (int i = 0; i <= f->nbounds; i++) {
-		cum += atomic_load_explicit(&s->buckets[i],
-					    memory_order_relaxed);
+		cum += hist_word(s, i);
 		metrics_buf le = { 0 };
 		if (i < f->nbounds)
 			metrics_buf_value(&le, f->bounds[i]);
@@ -793,9 +850,7 @@ static void render_series(metrics_buf *b, const metrics_series *s)
 		put_u64(b, cum);
 		put_mem(b, "\n", 1);
 	}
-	double sum = atomic_load_explicit(&s->sum, memory_order_relaxed) +
-		     (double)atomic_load_explicit(&s->sum_us,
-						  memory_order_relaxed) / 1e6;
+	double sum = hist_sum(s);
 	put_head(b, f, "_sum", values, NULL);
 	metrics_buf_value(b, sum);
 	put_mem(b, "\n", 1);

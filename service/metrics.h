@@ -158,8 +158,9 @@ void metrics_buf_printf(metrics_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Appends a label value escaped for the text format (\\, \", \n). */
 void metrics_buf_label(metrics_buf *b, const char *v);
-/* Appends a sample value as Prometheus writes it: shortest exact
- * decimal, "+Inf", "-Inf", "NaN". */
+/* Appends a sample value: the fewest digits that read back exactly,
+ * plain for 1e-4 <= |v| < 1e21 ("200000", "0.0015"), else with an
+ * exponent ("2.5e-05"); "+Inf", "-Inf", "NaN". */
 void metrics_buf_value(metrics_buf *b, double v);
 
 /*

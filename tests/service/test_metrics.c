@@ -236,8 +236,16 @@ static void test_values(void **state)
 	metrics_buf_value(&b, 0.0 / 0.0);
 	metrics_buf_printf(&b, " %d ", 7);
 	metrics_buf_label(&b, "a\"b\\c\nd");
+	const double more[] = { 200000, 1e21, 1234567.5, 0.00012, 2.5e-05,
+				-1e-300, 18446744073709551616.0 };
+	for (size_t i = 0; i < RK_ARRAY_LEN(more); i++) {
+		metrics_buf_printf(&b, " ");
+		metrics_buf_value(&b, more[i]);
+	}
 	assert_string_equal(b.p, "0 0.1 0.3333333333333333 123456789 -2.5 "
-				 "+Inf -Inf NaN 7 a\\\"b\\\\c\\nd");
+				 "+Inf -Inf NaN 7 a\\\"b\\\\c\\nd "
+				 "200000 1e+21 1234567.5 0.00012 2.5e-05 "
+				 "-1e-300 18446744073709551616");
 	rk_free(b.p);
 }
 
@@ -352,7 +360,7 @@ static void test_bulk(void **state)
 #define ITERS 50000
 
 struct targ {
-	metrics_family *c, *h, *g;
+	metrics_family *c, *h, *g, *h2;
 	int id;
 };
 
@@ -368,6 +376,7 @@ static void *hammer(void *arg)
 		metrics_inc(metrics_get(a->c, mine));
 		metrics_observe_us(metrics_get(a->h), i % 3000);
 		metrics_gauge_add(metrics_get(a->g), 1);
+		metrics_observe(metrics_get(a->h2), 0.5);
 	}
 	return NULL;
 }
@@ -381,8 +390,10 @@ static void test_threads(void **state)
 	metrics_family *c = metrics_counter(r, "c", "", "k");
 	metrics_family *h = metrics_histogram(r, "h", "", NULL, NULL, 0);
 	metrics_family *g = metrics_gauge(r, "g", "", NULL);
+	const double one[] = { 1 };
+	metrics_family *h2 = metrics_histogram(r, "h2", "", NULL, one, 1);
 	for (int i = 0; i < THREADS; i++) {
-		a[i] = (struct targ){ c, h, g, i };
+		a[i] = (struct targ){ c, h, g, h2, i };
 		assert_int_equal(pthread_create(&th[i], NULL, hammer, &a[i]),
 				 0);
 	}
@@ -406,9 +417,21 @@ static void test_threads(void **state)
 	assert_true(metrics_value(metrics_get(h)) == THREADS * ITERS);
 	assert_true(metrics_value(metrics_get(g)) == THREADS * ITERS);
 	char *t = render(r);
-	char want[64];
+	char want[256];
 	snprintf(want, sizeof(want), "h_count %d\n", THREADS * ITERS);
 	assert_non_null(strstr(t, want));
+	snprintf(want, sizeof(want), "h2_bucket{le=\"1\"} %d\nh2_bucket"
+		 "{le=\"+Inf\"} %d\nh2_sum %d\nh2_count %d\n",
+		 THREADS * ITERS, THREADS * ITERS, THREADS * ITERS / 2,
+		 THREADS * ITERS);
+	assert_non_null(strstr(t, want));
+	/* observe_us sums are exact too: sum of i % 3000 over the runs */
+	long long us = 0;
+	for (int i = 0; i < ITERS; i++)
+		us += i % 3000;
+	char *p = strstr(t, "h_sum ");
+	assert_non_null(p);
+	assert_true(strtod(p + 6, NULL) == (double)(us * THREADS) / 1e6);
 	assert_null(strstr(t, "other"));
 	rk_free(t);
 	metrics_registry_free(r);
