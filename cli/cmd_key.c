@@ -11,11 +11,11 @@
 #include "../common/rk.h"
 
 static const char key_help[] =
-	"usage: riskctl [--db PATH] key create --role score|admin [--name N]\n"
-	"       riskctl [--db PATH] key list\n"
-	"       riskctl [--db PATH] key revoke ID|NAME\n"
-	"create prints the new key once: only its hash is stored. Once any\n"
-	"key exists, riskd requires a key on every /v1 call.\n";
+    "usage: riskctl [--db PATH] key create --role score|admin [--name N]\n"
+    "       riskctl [--db PATH] key list\n"
+    "       riskctl [--db PATH] key revoke ID|NAME\n"
+    "create prints the new key once: only its hash is stored. Once any\n"
+    "key exists, riskd requires a key on every /v1 call.\n";
 
 static int usage(void)
 {
@@ -57,16 +57,17 @@ static int key_list(store *st)
 		fprintf(stderr, "riskctl: %s\n", store_errmsg(st));
 		return CLI_EUSER;
 	}
-	printf("%-5s %-20s %-6s %-11s %-20s %s\n", "ID", "NAME", "ROLE", "PREFIX",
-	       "CREATED (UTC)", "STATE");
+	printf("%-5s %-20s %-6s %-11s %-20s %s\n", "ID", "NAME", "ROLE",
+	       "PREFIX", "CREATED (UTC)", "STATE");
 	for (int i = 0; i < n; i++) {
 		char when[32];
 		time_t t = (time_t)k[i].created_at;
 		struct tm tm;
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S",
+			 gmtime_r(&t, &tm));
 		printf("%-5lld %-20s %-6s %-11s %-20s %s\n", (long long)k[i].id,
-		       k[i].name ? k[i].name : "-", k[i].role, k[i].prefix, when,
-		       k[i].revoked ? "revoked" : "active");
+		       k[i].name ? k[i].name : "-", k[i].role, k[i].prefix,
+		       when, k[i].revoked ? "revoked" : "active");
 	}
 	store_key_list_free(k, n);
 	return CLI_OK;
@@ -83,7 +84,8 @@ int cmd_key(cli_ctx *c, int argc, char **argv)
 	const char *op = argv[1];
 	if (strcmp(op, "create") && strcmp(op, "list") && strcmp(op, "revoke"))
 		return usage();
-	if ((!strcmp(op, "list") && argc != 2) || (!strcmp(op, "revoke") && argc != 3))
+	if ((!strcmp(op, "list") && argc != 2) ||
+	    (!strcmp(op, "revoke") && argc != 3))
 		return usage();
 	store *st = cli_open_store(c, false);
 	if (!st)

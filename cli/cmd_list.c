@@ -12,13 +12,13 @@
 #include "../common/rk.h"
 
 static const char list_help[] =
-	"usage: riskctl [--db PATH] list add|remove|show NAME [ITEM...]\n"
-	"add/remove take items as arguments or, with none, one per line on\n"
-	"standard input (surrounding white space trimmed, blank lines\n"
-	"ignored). show prints one item a line, sorted. add creates the list\n"
-	"(with no items from an empty stdin: an empty list). Names are\n"
-	"[A-Za-z_][A-Za-z0-9_]* as rules write @NAME.\n"
-	"Running riskd instances pick list changes up on their next reload.\n";
+    "usage: riskctl [--db PATH] list add|remove|show NAME [ITEM...]\n"
+    "add/remove take items as arguments or, with none, one per line on\n"
+    "standard input (surrounding white space trimmed, blank lines\n"
+    "ignored). show prints one item a line, sorted. add creates the list\n"
+    "(with no items from an empty stdin: an empty list). Names are\n"
+    "[A-Za-z_][A-Za-z0-9_]* as rules write @NAME.\n"
+    "Running riskd instances pick list changes up on their next reload.\n";
 
 static bool is_space(char c)
 {
@@ -47,7 +47,8 @@ static char **read_items(int *n)
 			continue;
 		if (*n == vcap) {
 			vcap = vcap ? vcap * 2 : 64;
-			char **nv = rk_realloc(v, (size_t)vcap * sizeof(char *));
+			char **nv =
+			    rk_realloc(v, (size_t)vcap * sizeof(char *));
 			if (!nv)
 				goto out_oom;
 			v = nv;
@@ -97,12 +98,15 @@ int cmd_list(cli_ctx *c, int argc, char **argv)
 			store_strv_free(items, n);
 		}
 	} else if (argc > 3) {
-		rc = add ? store_list_add(st, name, (const char *const *)argv + 3, argc - 3)
-			 : store_list_remove(st, name, (const char *const *)argv + 3,
+		rc = add ? store_list_add(st, name,
+					  (const char *const *)argv + 3,
+					  argc - 3)
+			 : store_list_remove(st, name,
+					     (const char *const *)argv + 3,
 					     argc - 3);
 		if (!rc)
-			printf("%s: %d item%s %s\n", name, argc - 3, argc == 4 ? "" : "s",
-			       add ? "added" : "removed");
+			printf("%s: %d item%s %s\n", name, argc - 3,
+			       argc == 4 ? "" : "s", add ? "added" : "removed");
 	} else {
 		items = read_items(&n);
 		if (!items) {
@@ -110,8 +114,10 @@ int cmd_list(cli_ctx *c, int argc, char **argv)
 			store_close(st);
 			return CLI_EUSER;
 		}
-		rc = add ? store_list_add(st, name, (const char *const *)items, n)
-			 : store_list_remove(st, name, (const char *const *)items, n);
+		rc = add ? store_list_add(st, name, (const char *const *)items,
+					  n)
+			 : store_list_remove(st, name,
+					     (const char *const *)items, n);
 		if (!rc)
 			printf("%s: %d item%s %s\n", name, n, n == 1 ? "" : "s",
 			       add ? "added" : "removed");

@@ -10,14 +10,23 @@
 
 #include "../common/rk.h"
 
-#define HELP(argc, argv, text) do { if (cli_wants_help(argc, argv)) { \
-	fputs(text, stdout); return CLI_OK; } } while (0)
-#define USAGE(text) do { fputs(text, stderr); return CLI_EUSAGE; } while (0)
+#define HELP(argc, argv, text)                                                 \
+	do {                                                                   \
+		if (cli_wants_help(argc, argv)) {                              \
+			fputs(text, stdout);                                   \
+			return CLI_OK;                                         \
+		}                                                              \
+	} while (0)
+#define USAGE(text)                                                            \
+	do {                                                                   \
+		fputs(text, stderr);                                           \
+		return CLI_EUSAGE;                                             \
+	} while (0)
 
 static const char init_help[] =
-	"usage: riskctl [--db PATH] init\n"
-	"Creates the store, or migrates it to this version's schema\n"
-	"(PRAGMA user_version). Prints the schema version.\n";
+    "usage: riskctl [--db PATH] init\n"
+    "Creates the store, or migrates it to this version's schema\n"
+    "(PRAGMA user_version). Prints the schema version.\n";
 
 int cmd_init(cli_ctx *c, int argc, char **argv)
 {
@@ -33,13 +42,12 @@ int cmd_init(cli_ctx *c, int argc, char **argv)
 }
 
 static const char import_help[] =
-	"usage: riskctl [--db PATH] import FILE [--activate]\n"
-	"Compiles the rule-set FILE (- for standard input) against the store's\n"
-	"lists (overlaid with\n"
-	"the lists the file carries) and stores it as the scenario's next\n"
-	"version; prints the version number. Nothing is stored on any error.\n"
-	"The file's lists are created or replaced. --activate makes the new\n"
-	"version active.\n";
+    "usage: riskctl [--db PATH] import FILE [--activate]\n"
+    "Compiles the rule-set FILE (- for standard input) against the\n"
+    "store's lists overlaid with the lists the file carries, and stores it\n"
+    "as the scenario's next version; prints the version number. Nothing\n"
+    "is stored on any error. The file's lists are created or replaced.\n"
+    "--activate makes the new version active.\n";
 
 int cmd_import(cli_ctx *c, int argc, char **argv)
 {
@@ -69,7 +77,8 @@ int cmd_import(cli_ctx *c, int argc, char **argv)
 		fprintf(stderr, "riskctl: %s\n", store_errmsg(st));
 		goto out;
 	}
-	if (!(s = cli_compile(def, lists, strcmp(file, "-") ? file : "<stdin>")))
+	if (!(s = cli_compile(def, lists,
+			      strcmp(file, "-") ? file : "<stdin>")))
 		goto out;
 	int64_t v;
 	if (store_import(st, def, activate, &v)) {
@@ -87,9 +96,9 @@ out:
 }
 
 static const char activate_help[] =
-	"usage: riskctl [--db PATH] activate SCENARIO VERSION\n"
-	"Makes a stored version the active one (it must still compile\n"
-	"against the store's current lists).\n";
+    "usage: riskctl [--db PATH] activate SCENARIO VERSION\n"
+    "Makes a stored version the active one (it must still compile\n"
+    "against the store's current lists).\n";
 
 int cmd_activate(cli_ctx *c, int argc, char **argv)
 {
@@ -114,9 +123,9 @@ int cmd_activate(cli_ctx *c, int argc, char **argv)
 }
 
 static const char rollback_help[] =
-	"usage: riskctl [--db PATH] rollback SCENARIO\n"
-	"Activates the version that was active before the current one and\n"
-	"prints its number.\n";
+    "usage: riskctl [--db PATH] rollback SCENARIO\n"
+    "Activates the version that was active before the current one and\n"
+    "prints its number.\n";
 
 int cmd_rollback(cli_ctx *c, int argc, char **argv)
 {
@@ -137,8 +146,8 @@ int cmd_rollback(cli_ctx *c, int argc, char **argv)
 }
 
 static const char versions_help[] =
-	"usage: riskctl [--db PATH] versions SCENARIO\n"
-	"Lists the stored versions, oldest first; '*' marks the active one.\n";
+    "usage: riskctl [--db PATH] versions SCENARIO\n"
+    "Lists the stored versions, oldest first; '*' marks the active one.\n";
 
 int cmd_versions(cli_ctx *c, int argc, char **argv)
 {
@@ -155,15 +164,17 @@ int cmd_versions(cli_ctx *c, int argc, char **argv)
 		store_close(st);
 		return CLI_EUSER;
 	}
-	printf("  %-8s %-20s %-6s %-12s %s\n", "VERSION", "CREATED (UTC)", "RULES",
-	       "CHECKSUM", "DESCRIPTION");
+	printf("  %-8s %-20s %-6s %-12s %s\n", "VERSION", "CREATED (UTC)",
+	       "RULES", "CHECKSUM", "DESCRIPTION");
 	for (int i = 0; i < n; i++) {
 		char when[32];
 		time_t t = (time_t)v[i].created_at;
 		struct tm tm;
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
-		printf("%c %-8lld %-20s %-6d %-12.12s %s\n", v[i].active ? '*' : ' ',
-		       (long long)v[i].version, when, v[i].nrules, v[i].checksum,
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S",
+			 gmtime_r(&t, &tm));
+		printf("%c %-8lld %-20s %-6d %-12.12s %s\n",
+		       v[i].active ? '*' : ' ', (long long)v[i].version, when,
+		       v[i].nrules, v[i].checksum,
 		       v[i].description ? v[i].description : "");
 	}
 	store_versions_free(v, n);
@@ -172,10 +183,10 @@ int cmd_versions(cli_ctx *c, int argc, char **argv)
 }
 
 static const char export_help[] =
-	"usage: riskctl [--db PATH] export SCENARIO [--version N]\n"
-	"Prints a version (default: the active one) as a rule-set file,\n"
-	"with the current items of every list its rules use, so that\n"
-	"importing it gives an identical version.\n";
+    "usage: riskctl [--db PATH] export SCENARIO [--version N]\n"
+    "Prints a version (default: the active one) as a rule-set file,\n"
+    "with the current items of every list its rules use, so that\n"
+    "importing it gives an identical version.\n";
 
 /* Whether expression text refers to @name (not @name_longer). */
 static bool refers_to(const char *when, const char *name)
@@ -186,7 +197,8 @@ static bool refers_to(const char *when, const char *name)
 			continue;
 		char next = p[1 + n];
 		if (!(next == '_' || (next >= 'a' && next <= 'z') ||
-		      (next >= 'A' && next <= 'Z') || (next >= '0' && next <= '9')))
+		      (next >= 'A' && next <= 'Z') ||
+		      (next >= '0' && next <= '9')))
 			return true;
 	}
 	return false;
@@ -257,8 +269,8 @@ int cmd_export(cli_ctx *c, int argc, char **argv)
 		goto out;
 	}
 	if ((err = add_used_lists(st, def))) {
-		fprintf(stderr, "riskctl: %s\n", err == RK_ENOMEM
-			? "out of memory" : store_errmsg(st));
+		fprintf(stderr, "riskctl: %s\n",
+			err == RK_ENOMEM ? "out of memory" : store_errmsg(st));
 		goto out;
 	}
 	char *txt = rules_def_to_text(def, true);

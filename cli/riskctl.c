@@ -17,18 +17,18 @@ static const struct cmd {
 	int (*fn)(cli_ctx *c, int argc, char **argv);
 	const char *help;
 } cmds[] = {
-	{"init", cmd_init, "create or migrate the store"},
-	{"check", cmd_check, "compile a rule-set file and print every error"},
-	{"import", cmd_import, "store a rule-set file as the next version"},
-	{"activate", cmd_activate, "make a stored version the active one"},
-	{"rollback", cmd_rollback, "activate the previously active version"},
-	{"versions", cmd_versions, "list the versions of a scenario"},
-	{"export", cmd_export, "print a version as a rule-set file"},
-	{"list", cmd_list, "add, remove or show the items of a named list"},
-	{"key", cmd_key, "create, list or revoke API keys"},
-	{"score", cmd_score, "score envelopes offline (backtests)"},
-	{"diff", cmd_diff, "compare two versions over the same events"},
-	{"disasm", cmd_disasm, "print the compiled program of a rule-set file"},
+    {"init", cmd_init, "create or migrate the store"},
+    {"check", cmd_check, "compile a rule-set file and print every error"},
+    {"import", cmd_import, "store a rule-set file as the next version"},
+    {"activate", cmd_activate, "make a stored version the active one"},
+    {"rollback", cmd_rollback, "activate the previously active version"},
+    {"versions", cmd_versions, "list the versions of a scenario"},
+    {"export", cmd_export, "print a version as a rule-set file"},
+    {"list", cmd_list, "add, remove or show the items of a named list"},
+    {"key", cmd_key, "create, list or revoke API keys"},
+    {"score", cmd_score, "score envelopes offline (backtests)"},
+    {"diff", cmd_diff, "compare two versions over the same events"},
+    {"disasm", cmd_disasm, "print the compiled program of a rule-set file"},
 };
 
 static void usage(FILE *out)
@@ -83,7 +83,8 @@ int main(int argc, char **argv)
 		return CLI_EUSAGE;
 	}
 	int i = 1;
-	if (i < argc && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
+	if (i < argc &&
+	    (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))) {
 		usage(stdout);
 		return CLI_OK;
 	}

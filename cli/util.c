@@ -32,7 +32,8 @@ char *cli_read_file(const char *path, size_t *len)
 		n += r;
 		if (n < cap - 1) {
 			if (ferror(f)) {
-				fprintf(stderr, "%s: %s\n", path, strerror(errno));
+				fprintf(stderr, "%s: %s\n", path,
+					strerror(errno));
 				rk_free(buf);
 				buf = NULL;
 			}

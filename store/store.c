@@ -121,7 +121,8 @@ void store_sha256_hex(const void *data, size_t n, char out[65])
 	unsigned int len = 0;
 	if (EVP_Digest(data, n, md, &len, EVP_sha256(), NULL) != 1 ||
 	    len != 32) {
-		/* Not reachable with a working libcrypto; never a valid hash. */
+		/* Not reachable with a working libcrypto; never a valid hash.
+		 */
 		memset(out, '0', 64);
 		out[64] = '\0';
 		return;
@@ -136,8 +137,10 @@ store *store_open(const char *path, bool create, char *err, size_t errlen)
 {
 	struct stat sb;
 	if (!create && stat(path, &sb) != 0) {
-		snprintf(err, errlen, "%s: no store here (run `riskctl init` "
-			 "to create one)", path);
+		snprintf(err, errlen,
+			 "%s: no store here (run `riskctl init` "
+			 "to create one)",
+			 path);
 		return NULL;
 	}
 	store *st = rk_calloc(1, sizeof(*st));
@@ -165,20 +168,24 @@ store *store_open(const char *path, bool create, char *err, size_t errlen)
 	}
 	int v = store_schema_version(st);
 	if (v == 0) {
-		snprintf(err, errlen, "%s: not a riskd store yet (run `riskctl "
-			 "init` to create one)", path);
+		snprintf(err, errlen,
+			 "%s: not a riskd store yet (run `riskctl "
+			 "init` to create one)",
+			 path);
 		goto out_close;
 	}
 	if (v < STORE_SCHEMA_VERSION) {
-		snprintf(err, errlen, "%s: schema version %d, this program needs "
-			 "%d (run `riskctl init` to migrate)", path, v,
-			 STORE_SCHEMA_VERSION);
+		snprintf(err, errlen,
+			 "%s: schema version %d, this program needs "
+			 "%d (run `riskctl init` to migrate)",
+			 path, v, STORE_SCHEMA_VERSION);
 		goto out_close;
 	}
 	if (v > STORE_SCHEMA_VERSION) {
-		snprintf(err, errlen, "%s: schema version %d is newer than this "
-			 "program's (%d); use a newer build", path, v,
-			 STORE_SCHEMA_VERSION);
+		snprintf(err, errlen,
+			 "%s: schema version %d is newer than this "
+			 "program's (%d); use a newer build",
+			 path, v, STORE_SCHEMA_VERSION);
 		goto out_close;
 	}
 	return st;
@@ -216,8 +223,8 @@ int store_schema_version(store *st)
  * a way older programs would misread: they refuse newer stores anyway.
  */
 static const char *const migrations[] = {
-	NULL,
-	store_schema_sql,
+    NULL,
+    store_schema_sql,
 };
 
 _Static_assert(RK_ARRAY_LEN(migrations) == STORE_SCHEMA_VERSION + 1,
@@ -229,9 +236,10 @@ int store_migrate(store *st)
 	if (v < 0)
 		return store_fail(st, "reading the schema version");
 	if (v > STORE_SCHEMA_VERSION)
-		return store_set_err(st, RK_ESTATE, "schema version %d is newer "
-				     "than this program's (%d)", v,
-				     STORE_SCHEMA_VERSION);
+		return store_set_err(st, RK_ESTATE,
+				     "schema version %d is newer "
+				     "than this program's (%d)",
+				     v, STORE_SCHEMA_VERSION);
 	for (int step = v + 1; step <= STORE_SCHEMA_VERSION; step++) {
 		char pragma[64];
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",

@@ -27,7 +27,7 @@ extern const char store_schema_sql[];
 int store_fail(store *st, const char *what);
 /* Sets a message and returns code. */
 int store_set_err(store *st, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 int store_exec(store *st, const char *sql);
 /* Prepares sql; RK_EIO with the message on failure (*q = NULL). */
 int store_prepare(store *st, const char *sql, sqlite3_stmt **q);

@@ -18,8 +18,9 @@ void store_key_hash(const char *key, char out[65])
 
 static void base64url(const unsigned char *in, size_t n, char *out)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-				  "0123456789-_";
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789-_";
 	size_t o = 0;
 	uint32_t acc = 0;
 	int bits = 0;
@@ -55,11 +56,14 @@ int store_key_create(store *st, const char *role, const char *name, char **key,
 {
 	*key = NULL;
 	if (!role || (strcmp(role, "score") && strcmp(role, "admin")))
-		return store_set_err(st, RK_EINVAL, "role must be score or admin");
+		return store_set_err(st, RK_EINVAL,
+				     "role must be score or admin");
 	if (name && !name_ok(name))
-		return store_set_err(st, RK_EINVAL, "key name '%s': 1 to 64 "
+		return store_set_err(st, RK_EINVAL,
+				     "key name '%s': 1 to 64 "
 				     "printable characters, not all digits "
-				     "(a number names a key id)", name);
+				     "(a number names a key id)",
+				     name);
 	unsigned char raw[32];
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return store_set_err(st, RK_EIO, "no randomness for a key");
@@ -73,8 +77,10 @@ int store_key_create(store *st, const char *role, const char *name, char **key,
 	store_key_hash(k, hash);
 	snprintf(prefix, sizeof(prefix), "%.10s", k);
 	sqlite3_stmt *q;
-	if (store_prepare(st, "INSERT INTO api_keys (name, role, prefix, hash, "
-			  "created_at) VALUES (?1, ?2, ?3, ?4, ?5)", &q)) {
+	if (store_prepare(st,
+			  "INSERT INTO api_keys (name, role, prefix, hash, "
+			  "created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+			  &q)) {
 		rk_free(k);
 		return RK_EIO;
 	}
@@ -85,8 +91,10 @@ int store_key_create(store *st, const char *role, const char *name, char **key,
 	sqlite3_bind_int64(q, 5, store_now());
 	int s = sqlite3_step(q), rc = 0;
 	if (s == SQLITE_CONSTRAINT && name)
-		rc = store_set_err(st, RK_EEXIST, "a key named '%s' exists "
-				   "already", name);
+		rc = store_set_err(st, RK_EEXIST,
+				   "a key named '%s' exists "
+				   "already",
+				   name);
 	else if (s != SQLITE_DONE)
 		rc = store_fail(st, "storing the key");
 	sqlite3_finalize(q);
@@ -105,17 +113,19 @@ int store_key_list(store *st, store_key **out, int *n)
 	*out = NULL;
 	*n = 0;
 	sqlite3_stmt *q;
-	int rc = store_prepare(st, "SELECT id, name, role, prefix, hash, "
+	int rc = store_prepare(st,
+			       "SELECT id, name, role, prefix, hash, "
 			       "created_at, revoked_at FROM api_keys ORDER BY "
-			       "id", &q);
+			       "id",
+			       &q);
 	if (rc)
 		return rc;
 	int cap = 0, s;
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
-			store_key *nk = rk_realloc(*out, (size_t)cap *
-						   sizeof(**out));
+			store_key *nk =
+			    rk_realloc(*out, (size_t)cap * sizeof(**out));
 			if (!nk) {
 				rc = RK_ENOMEM;
 				break;
@@ -163,8 +173,8 @@ void store_key_list_free(store_key *k, int n)
 }
 
 /* Revokes the unrevoked key matching sql's ?1; *hit = one was. */
-static int revoke_where(store *st, const char *sql, const char *arg,
-			bool by_id, bool *hit)
+static int revoke_where(store *st, const char *sql, const char *arg, bool by_id,
+			bool *hit)
 {
 	sqlite3_stmt *q;
 	int rc = store_prepare(st, sql, &q);
@@ -192,12 +202,13 @@ int store_key_revoke(store *st, const char *id_or_name)
 		p++;
 	bool by_id = *id_or_name && !*p && p - id_or_name <= 18;
 	bool hit;
-	int rc = revoke_where(st, by_id
-			      ? "UPDATE api_keys SET revoked_at = ?2 WHERE "
-				"id = ?1 AND revoked_at IS NULL"
-			      : "UPDATE api_keys SET revoked_at = ?2 WHERE "
-				"name = ?1 AND revoked_at IS NULL",
-			      id_or_name, by_id, &hit);
+	int rc =
+	    revoke_where(st,
+			 by_id ? "UPDATE api_keys SET revoked_at = ?2 WHERE "
+				 "id = ?1 AND revoked_at IS NULL"
+			       : "UPDATE api_keys SET revoked_at = ?2 WHERE "
+				 "name = ?1 AND revoked_at IS NULL",
+			 id_or_name, by_id, &hit);
 	if (!rc && !hit)
 		rc = store_set_err(st, RK_ENOENT, "no active key '%s'",
 				   id_or_name);

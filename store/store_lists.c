@@ -28,9 +28,12 @@ bool store_list_name_ok(const char *name)
 static int touch(store *st, const char *name)
 {
 	sqlite3_stmt *q;
-	int rc = store_prepare(st, "INSERT INTO lists (name, updated_at) "
-			       "VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET "
-			       "updated_at = ?2", &q);
+	int rc =
+	    store_prepare(st,
+			  "INSERT INTO lists (name, updated_at) "
+			  "VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET "
+			  "updated_at = ?2",
+			  &q);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
@@ -56,9 +59,9 @@ static int each_item(store *st, const char *sql, const char *name,
 }
 
 static const char add_sql[] =
-	"INSERT OR IGNORE INTO list_items (list, item) VALUES (?1, ?2)";
+    "INSERT OR IGNORE INTO list_items (list, item) VALUES (?1, ?2)";
 static const char remove_sql[] =
-	"DELETE FROM list_items WHERE list = ?1 AND item = ?2";
+    "DELETE FROM list_items WHERE list = ?1 AND item = ?2";
 
 int store_list_replace_tx(store *st, const rules_list_def *l)
 {
@@ -91,7 +94,8 @@ static int change(store *st, const char *name, const char *const *v, int n,
 		  bool add)
 {
 	if (!store_list_name_ok(name))
-		return store_set_err(st, RK_EINVAL, "'%s' is not a list name "
+		return store_set_err(st, RK_EINVAL,
+				     "'%s' is not a list name "
 				     "([A-Za-z_][A-Za-z0-9_]*, at most %d)",
 				     name, RULES_MAX_ID);
 	int rc = store_begin(st);
@@ -112,8 +116,7 @@ int store_list_add(store *st, const char *name, const char *const *v, int n)
 	return change(st, name, v, n, true);
 }
 
-int store_list_remove(store *st, const char *name, const char *const *v,
-		      int n)
+int store_list_remove(store *st, const char *name, const char *const *v, int n)
 {
 	return change(st, name, v, n, false);
 }
@@ -138,15 +141,18 @@ int store_list_items(store *st, const char *name, char ***out, int *n)
 	if (!exists)
 		return store_set_err(st, RK_ENOENT, "no list '%s'", name);
 	sqlite3_stmt *q;
-	if ((rc = store_prepare(st, "SELECT item FROM list_items WHERE list = "
-				"?1 ORDER BY item", &q)))
+	if ((rc = store_prepare(st,
+				"SELECT item FROM list_items WHERE list = "
+				"?1 ORDER BY item",
+				&q)))
 		return rc;
 	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
 	int cap = 0, s;
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 64;
-			char **nv = rk_realloc(*out, (size_t)cap * sizeof(char *));
+			char **nv =
+			    rk_realloc(*out, (size_t)cap * sizeof(char *));
 			if (!nv) {
 				rc = RK_ENOMEM;
 				break;
@@ -181,9 +187,11 @@ int store_load_lists(store *st, rules_lists **out)
 	if (!l)
 		return store_set_err(st, RK_ENOMEM, "out of memory");
 	sqlite3_stmt *q;
-	int rc = store_prepare(st, "SELECT l.name, i.item FROM lists l LEFT "
+	int rc = store_prepare(st,
+			       "SELECT l.name, i.item FROM lists l LEFT "
 			       "JOIN list_items i ON i.list = l.name ORDER BY "
-			       "l.name", &q);
+			       "l.name",
+			       &q);
 	if (rc) {
 		rules_lists_free(l);
 		return rc;
@@ -194,7 +202,7 @@ int store_load_lists(store *st, rules_lists **out)
 	while (!rc && (s = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(q, 0);
 		if (!cur || strcmp(cur, name)) {
-			if (set)	/* takes set, even when it fails */
+			if (set) /* takes set, even when it fails */
 				rc = rules_lists_put(l, cur, set);
 			set = NULL;
 			rk_free(cur);
@@ -207,7 +215,8 @@ int store_load_lists(store *st, rules_lists **out)
 			}
 		}
 		if (sqlite3_column_type(q, 1) != SQLITE_NULL)
-			rc = strset_add(set, (const char *)sqlite3_column_text(q, 1),
+			rc = strset_add(set,
+					(const char *)sqlite3_column_text(q, 1),
 					(size_t)sqlite3_column_bytes(q, 1));
 	}
 	if (!rc && s != SQLITE_DONE)

@@ -15,8 +15,10 @@ static int scenario_exists(store *st, const char *scenario, bool *exists)
 {
 	int64_t n = 0;
 	bool found;
-	int rc = store_scalar(st, "SELECT count(*) FROM scenarios WHERE "
-			      "name = ?1", scenario, &n, &found);
+	int rc = store_scalar(st,
+			      "SELECT count(*) FROM scenarios WHERE "
+			      "name = ?1",
+			      scenario, &n, &found);
 	*exists = !rc && n > 0;
 	return rc;
 }
@@ -29,9 +31,12 @@ static int active_version(store *st, const char *scenario, int64_t *active)
 	if (rc)
 		return rc;
 	if (!exists)
-		return store_set_err(st, RK_ENOENT, "no scenario '%s'", scenario);
-	rc = store_scalar(st, "SELECT active_version FROM scenarios WHERE "
-			  "name = ?1", scenario, active, &found);
+		return store_set_err(st, RK_ENOENT, "no scenario '%s'",
+				     scenario);
+	rc = store_scalar(st,
+			  "SELECT active_version FROM scenarios WHERE "
+			  "name = ?1",
+			  scenario, active, &found);
 	if (!rc && !found)
 		*active = 0;
 	return rc;
@@ -41,15 +46,18 @@ static int active_version(store *st, const char *scenario, int64_t *active)
 static int set_active(store *st, const char *scenario, int64_t version)
 {
 	sqlite3_stmt *q;
-	int rc = store_prepare(st, "UPDATE scenarios SET active_version = ?2 "
-			       "WHERE name = ?1", &q);
+	int rc = store_prepare(st,
+			       "UPDATE scenarios SET active_version = ?2 "
+			       "WHERE name = ?1",
+			       &q);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(q, 1, scenario, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, version);
 	if ((rc = store_step_done(st, q, "activating")))
 		return rc;
-	if ((rc = store_prepare(st, "INSERT INTO activations (scenario, "
+	if ((rc = store_prepare(st,
+				"INSERT INTO activations (scenario, "
 				"version, activated_at) VALUES (?1, ?2, ?3)",
 				&q)))
 		return rc;
@@ -82,10 +90,13 @@ static int tags_json(const rules_rule_def *r, char **out)
 static int insert_rules(store *st, const rules_def *def, int64_t version)
 {
 	sqlite3_stmt *q;
-	int rc = store_prepare(st, "INSERT INTO rules (scenario, version, idx, "
-			       "id, name, reason, when_expr, score, action, "
-			       "mode, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-			       "?8, ?9, ?10, ?11)", &q);
+	int rc =
+	    store_prepare(st,
+			  "INSERT INTO rules (scenario, version, idx, "
+			  "id, name, reason, when_expr, score, action, "
+			  "mode, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+			  "?8, ?9, ?10, ?11)",
+			  &q);
 	if (rc)
 		return rc;
 	for (int i = 0; i < def->nrules && !rc; i++) {
@@ -137,10 +148,12 @@ static int insert_version(store *st, const rules_def *def, int64_t v,
 			  const char *text, const char *sum)
 {
 	sqlite3_stmt *q;
-	int rc = store_prepare(st, "INSERT INTO versions (scenario, version, "
-			       "created_at, description, checksum, nrules, "
-			       "definition) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-			       &q);
+	int rc =
+	    store_prepare(st,
+			  "INSERT INTO versions (scenario, version, "
+			  "created_at, description, checksum, nrules, "
+			  "definition) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			  &q);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(q, 1, def->scenario, -1, SQLITE_STATIC);
@@ -157,7 +170,8 @@ int store_import(store *st, const rules_def *def, bool activate,
 		 int64_t *version)
 {
 	if (!def->scenario || !*def->scenario)
-		return store_set_err(st, RK_EINVAL, "the rule set names no "
+		return store_set_err(st, RK_EINVAL,
+				     "the rule set names no "
 				     "scenario");
 	char *text = canonical(def);
 	if (!text)
@@ -168,8 +182,10 @@ int store_import(store *st, const rules_def *def, bool activate,
 	if (rc)
 		goto out_free;
 	sqlite3_stmt *q;
-	if ((rc = store_prepare(st, "INSERT OR IGNORE INTO scenarios (name, "
-				"created_at) VALUES (?1, ?2)", &q)))
+	if ((rc = store_prepare(st,
+				"INSERT OR IGNORE INTO scenarios (name, "
+				"created_at) VALUES (?1, ?2)",
+				&q)))
 		goto out_rollback;
 	sqlite3_bind_text(q, 1, def->scenario, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, store_now());
@@ -178,8 +194,10 @@ int store_import(store *st, const rules_def *def, bool activate,
 	/* Inside the write transaction: no other writer takes v meanwhile. */
 	int64_t v = 0;
 	bool found;
-	if ((rc = store_scalar(st, "SELECT max(version) FROM versions WHERE "
-			       "scenario = ?1", def->scenario, &v, &found)))
+	if ((rc = store_scalar(st,
+			       "SELECT max(version) FROM versions WHERE "
+			       "scenario = ?1",
+			       def->scenario, &v, &found)))
 		goto out_rollback;
 	v++;
 	if ((rc = insert_version(st, def, v, text, sum)) ||
@@ -206,8 +224,10 @@ static int version_exists(store *st, const char *scenario, int64_t version,
 			  bool *exists)
 {
 	sqlite3_stmt *q;
-	int rc = store_prepare(st, "SELECT 1 FROM versions WHERE scenario = ?1 "
-			       "AND version = ?2", &q);
+	int rc = store_prepare(st,
+			       "SELECT 1 FROM versions WHERE scenario = ?1 "
+			       "AND version = ?2",
+			       &q);
 	*exists = false;
 	if (rc)
 		return rc;
@@ -231,12 +251,13 @@ int store_activate(store *st, const char *scenario, int64_t version)
 	if ((rc = version_exists(st, scenario, version, &exists)))
 		goto out_rollback;
 	if (!exists) {
-		rc = store_set_err(st, RK_ENOENT, "scenario '%s' has no version "
-				   "%lld", scenario, (long long)version);
+		rc = store_set_err(st, RK_ENOENT,
+				   "scenario '%s' has no version "
+				   "%lld",
+				   scenario, (long long)version);
 		goto out_rollback;
 	}
-	if ((rc = set_active(st, scenario, version)) ||
-	    (rc = store_commit(st)))
+	if ((rc = set_active(st, scenario, version)) || (rc = store_commit(st)))
 		goto out_rollback;
 	return 0;
 out_rollback:
@@ -257,14 +278,18 @@ int store_rollback(store *st, const char *scenario, int64_t *version)
 	if (rc)
 		return rc;
 	if (!cur)
-		return store_set_err(st, RK_ENOENT, "scenario '%s' has no active "
-				     "version", scenario);
+		return store_set_err(st, RK_ENOENT,
+				     "scenario '%s' has no active "
+				     "version",
+				     scenario);
 	sqlite3_stmt *q;
-	if ((rc = store_prepare(st, "SELECT version FROM activations WHERE "
+	if ((rc = store_prepare(st,
+				"SELECT version FROM activations WHERE "
 				"scenario = ?1 AND version != ?2 AND seq < "
 				"(SELECT max(seq) FROM activations WHERE "
 				"scenario = ?1 AND version = ?2) ORDER BY seq "
-				"DESC LIMIT 1", &q)))
+				"DESC LIMIT 1",
+				&q)))
 		return rc;
 	sqlite3_bind_text(q, 1, scenario, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, cur);
@@ -278,16 +303,17 @@ int store_rollback(store *st, const char *scenario, int64_t *version)
 	if (rc)
 		return rc;
 	if (!prev)
-		return store_set_err(st, RK_ENOENT, "scenario '%s' has no earlier "
-				     "active version to roll back to", scenario);
+		return store_set_err(st, RK_ENOENT,
+				     "scenario '%s' has no earlier "
+				     "active version to roll back to",
+				     scenario);
 	if ((rc = store_activate(st, scenario, prev)))
 		return rc;
 	*version = prev;
 	return 0;
 }
 
-int store_versions(store *st, const char *scenario, store_version **out,
-		   int *n)
+int store_versions(store *st, const char *scenario, store_version **out, int *n)
 {
 	*out = NULL;
 	*n = 0;
@@ -296,19 +322,22 @@ int store_versions(store *st, const char *scenario, store_version **out,
 	if (rc)
 		return rc;
 	sqlite3_stmt *q;
-	if ((rc = store_prepare(st, "SELECT version, created_at, nrules, "
+	if ((rc = store_prepare(st,
+				"SELECT version, created_at, nrules, "
 				"checksum, description FROM versions WHERE "
-				"scenario = ?1 ORDER BY version", &q)))
+				"scenario = ?1 ORDER BY version",
+				&q)))
 		return rc;
 	sqlite3_bind_text(q, 1, scenario, -1, SQLITE_STATIC);
 	int cap = 0, s;
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
-			store_version *nv = rk_realloc(*out, (size_t)cap *
-						       sizeof(**out));
+			store_version *nv =
+			    rk_realloc(*out, (size_t)cap * sizeof(**out));
 			if (!nv) {
-				rc = store_set_err(st, RK_ENOMEM, "out of memory");
+				rc = store_set_err(st, RK_ENOMEM,
+						   "out of memory");
 				break;
 			}
 			*out = nv;
@@ -358,7 +387,8 @@ static int parse_stored(store *st, const char *scenario, int64_t version,
 		char msg[256] = "out of memory";
 		if (d.n)
 			rk_diag_format(&d.v[0], NULL, msg, sizeof(msg));
-		rc = store_set_err(st, d.n ? RK_EIO : RK_ENOMEM, "stored version "
+		rc = store_set_err(st, d.n ? RK_EIO : RK_ENOMEM,
+				   "stored version "
 				   "%lld of '%s' does not parse: %s",
 				   (long long)version, scenario, msg);
 	}
@@ -375,12 +405,16 @@ int store_load_def(store *st, const char *scenario, int64_t version,
 		if ((rc = active_version(st, scenario, &version)))
 			return rc;
 		if (!version)
-			return store_set_err(st, RK_ENOENT, "scenario '%s' has no "
-					     "active version", scenario);
+			return store_set_err(st, RK_ENOENT,
+					     "scenario '%s' has no "
+					     "active version",
+					     scenario);
 	}
 	sqlite3_stmt *q;
-	if ((rc = store_prepare(st, "SELECT definition FROM versions WHERE "
-				"scenario = ?1 AND version = ?2", &q)))
+	if ((rc = store_prepare(st,
+				"SELECT definition FROM versions WHERE "
+				"scenario = ?1 AND version = ?2",
+				&q)))
 		return rc;
 	sqlite3_bind_text(q, 1, scenario, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, version);
@@ -389,8 +423,10 @@ int store_load_def(store *st, const char *scenario, int64_t version,
 		rc = parse_stored(st, scenario, version,
 				  (const char *)sqlite3_column_text(q, 0), def);
 	else if (s == SQLITE_DONE)
-		rc = store_set_err(st, RK_ENOENT, "scenario '%s' has no version "
-				   "%lld", scenario, (long long)version);
+		rc = store_set_err(st, RK_ENOENT,
+				   "scenario '%s' has no version "
+				   "%lld",
+				   scenario, (long long)version);
 	else
 		rc = store_fail(st, "reading the version");
 	sqlite3_finalize(q);
@@ -404,20 +440,23 @@ int store_scenarios(store *st, store_scenario **out, int *n)
 	*out = NULL;
 	*n = 0;
 	sqlite3_stmt *q;
-	int rc = store_prepare(st, "SELECT s.name, coalesce(s.active_version, "
+	int rc = store_prepare(st,
+			       "SELECT s.name, coalesce(s.active_version, "
 			       "0), (SELECT coalesce(max(version), 0) FROM "
 			       "versions v WHERE v.scenario = s.name) FROM "
-			       "scenarios s ORDER BY s.name", &q);
+			       "scenarios s ORDER BY s.name",
+			       &q);
 	if (rc)
 		return rc;
 	int cap = 0, s;
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 8;
-			store_scenario *ns = rk_realloc(*out, (size_t)cap *
-							sizeof(**out));
+			store_scenario *ns =
+			    rk_realloc(*out, (size_t)cap * sizeof(**out));
 			if (!ns) {
-				rc = store_set_err(st, RK_ENOMEM, "out of memory");
+				rc = store_set_err(st, RK_ENOMEM,
+						   "out of memory");
 				break;
 			}
 			*out = ns;

@@ -7,14 +7,16 @@
  * error paths. A raw sqlite3 connection plays the other writer.
  */
 #include <setjmp.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* cmocka needs the headers above first. */
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "common/rk.h"
 #include "store/store.h"
@@ -44,10 +46,12 @@ static int teardown(void **st)
 static rules_def *def_of(const char *scenario, const char *when, int score)
 {
 	char txt[512];
-	snprintf(txt, sizeof(txt), "{\"scenario\": \"%s\", \"description\": \"d\", "
-		 "\"lists\": {\"bl\": [\"x\", \"y\"]}, \"rules\": [{\"id\": \"a\", "
-		 "\"when\": \"%s\", \"score\": %d, \"tags\": [\"t\\\"q\"]}]}",
-		 scenario, when, score);
+	snprintf(
+	    txt, sizeof(txt),
+	    "{\"scenario\": \"%s\", \"description\": \"d\", "
+	    "\"lists\": {\"bl\": [\"x\", \"y\"]}, \"rules\": [{\"id\": \"a\", "
+	    "\"when\": \"%s\", \"score\": %d, \"tags\": [\"t\\\"q\"]}]}",
+	    scenario, when, score);
 	rk_diags d;
 	rk_diags_init(&d);
 	rules_def *def = rules_def_parse(txt, strlen(txt), &d);
@@ -120,9 +124,11 @@ static void test_open_migrate(void **s)
 	assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE "
 				 "type = 'table' AND name IN ('scenarios', "
 				 "'versions', 'rules', 'activations', 'lists', "
-				 "'list_items', 'api_keys')"), 7);
+				 "'list_items', 'api_keys')"),
+			 7);
 	assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE "
-				 "type = 'trigger'"), 1);
+				 "type = 'trigger'"),
+			 1);
 
 	/* A store from a newer program is refused, not migrated down. */
 	raw_exec("PRAGMA user_version = 99", SQLITE_OK);
@@ -148,7 +154,8 @@ static void test_open_unmigrated(void **s)
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
 	fputs("this is not a database, only some text that is long enough "
-	      "for SQLite to read a header from it and refuse it.\n", f);
+	      "for SQLite to read a header from it and refuse it.\n",
+	      f);
 	fclose(f);
 	assert_null(store_open(path, true, err, sizeof(err)));
 	assert_non_null(strstr(err, "not a database"));
@@ -171,7 +178,7 @@ static void test_versions(void **s)
 	assert_int_equal(store_load_def(st, "pay", 0, &got, &v), 0);
 	assert_int_equal(v, 2);
 	assert_string_equal(got->rules[0].when, "amount > 2");
-	assert_int_equal(got->nlists, 0);   /* lists live apart */
+	assert_int_equal(got->nlists, 0); /* lists live apart */
 	rules_def_free(got);
 	assert_int_equal(store_activate(st, "pay", 1), 0);
 	assert_int_equal(store_rollback(st, "pay", &v), 0);
@@ -271,8 +278,10 @@ static void test_keys(void **s)
 	assert_memory_equal(k1, "rk_", 3);
 	assert_string_not_equal(k1, k2);
 	char *k3;
-	assert_int_equal(store_key_create(st, "root", NULL, &k3, &id2), RK_EINVAL);
-	assert_int_equal(store_key_create(st, "score", "ops", &k3, &id2), RK_EEXIST);
+	assert_int_equal(store_key_create(st, "root", NULL, &k3, &id2),
+			 RK_EINVAL);
+	assert_int_equal(store_key_create(st, "score", "ops", &k3, &id2),
+			 RK_EEXIST);
 	store_key *keys;
 	int n;
 	assert_int_equal(store_key_list(st, &keys, &n), 0);
@@ -295,21 +304,29 @@ static void test_keys(void **s)
 	assert_int_equal(store_key_revoke(st, "999"), RK_ENOENT);
 	assert_int_equal(store_key_revoke(st, ""), RK_ENOENT);
 	/* A number names an id, so a name cannot be one. */
-	assert_int_equal(store_key_create(st, "score", "42", &k3, &id2), RK_EINVAL);
-	assert_int_equal(store_key_create(st, "score", "", &k3, &id2), RK_EINVAL);
-	assert_int_equal(store_key_create(st, "score", "a b", &k3, &id2), RK_EINVAL);
+	assert_int_equal(store_key_create(st, "score", "42", &k3, &id2),
+			 RK_EINVAL);
+	assert_int_equal(store_key_create(st, "score", "", &k3, &id2),
+			 RK_EINVAL);
+	assert_int_equal(store_key_create(st, "score", "a b", &k3, &id2),
+			 RK_EINVAL);
 	assert_int_equal(store_key_create(st, "score", "k42", &k3, &id2), 0);
 	/* base64url of 32 bytes: 43 characters of [A-Za-z0-9_-]. */
-	assert_int_equal(strspn(k3 + 3, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
-				"opqrstuvwxyz0123456789-_"), 43);
+	assert_int_equal(strspn(k3 + 3,
+				"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+				"opqrstuvwxyz0123456789-_"),
+			 43);
 	rk_free(k3);
 	/* Only the hash is stored: the secret is nowhere in the table. */
 	char like[128];
-	snprintf(like, sizeof(like), "SELECT count(*) FROM api_keys WHERE "
-		 "name || prefix || hash LIKE '%%%s%%'", k1 + 10);
+	snprintf(like, sizeof(like),
+		 "SELECT count(*) FROM api_keys WHERE "
+		 "name || prefix || hash LIKE '%%%s%%'",
+		 k1 + 10);
 	assert_int_equal(raw_int(like), 0);
 	assert_int_equal(raw_int("SELECT count(*) FROM api_keys WHERE "
-				 "length(hash) = 64 AND length(prefix) = 10"), 3);
+				 "length(hash) = 64 AND length(prefix) = 10"),
+			 3);
 	rk_free(k1);
 	rk_free(k2);
 	store_close(st);
@@ -332,7 +349,7 @@ static void test_rollback_history(void **s)
 	assert_int_equal(store_rollback(st, "pay", &v), 0);
 	assert_int_equal(v, 3);
 	assert_int_equal(store_activate(st, "pay", 1), 0);
-	assert_int_equal(store_activate(st, "pay", 1), 0);   /* again */
+	assert_int_equal(store_activate(st, "pay", 1), 0); /* again */
 	assert_int_equal(store_rollback(st, "pay", &v), 0);
 	assert_int_equal(v, 3);
 	rules_def *got;
@@ -343,7 +360,8 @@ static void test_rollback_history(void **s)
 	/* The history, oldest first, as one number. */
 	assert_int_equal(raw_int("SELECT CAST(group_concat(version, '') AS "
 				 "INTEGER) FROM (SELECT version FROM "
-				 "activations ORDER BY seq)"), 12323113);
+				 "activations ORDER BY seq)"),
+			 12323113);
 	assert_int_equal(raw_int("SELECT count(*) FROM activations"), 8);
 
 	/* Imported but never activated: nothing to roll back from. */
@@ -383,7 +401,8 @@ static void test_load_errors(void **s)
 	assert_int_equal(v, 42);
 	assert_string_equal(store_errmsg(st), "no scenario 'nope'");
 	assert_int_equal(store_load_def(st, "nope", 1, &got, NULL), RK_ENOENT);
-	assert_string_equal(store_errmsg(st), "scenario 'nope' has no version 1");
+	assert_string_equal(store_errmsg(st),
+			    "scenario 'nope' has no version 1");
 	rules_def *d = def_of("pay", "amount > 1", 5);
 	assert_int_equal(store_import(st, d, false, &v), 0);
 	rules_def_free(d);
@@ -397,7 +416,8 @@ static void test_load_errors(void **s)
 	rules_def_free(got);
 	assert_int_equal(store_activate(st, "pay", 0), RK_ENOENT);
 	assert_int_equal(store_activate(st, "nope", 1), RK_ENOENT);
-	assert_string_equal(store_errmsg(st), "scenario 'nope' has no version 1");
+	assert_string_equal(store_errmsg(st),
+			    "scenario 'nope' has no version 1");
 	store_version *vs = (store_version *)1;
 	int n = 7;
 	assert_int_equal(store_versions(st, "nope", &vs, &n), RK_ENOENT);
@@ -405,10 +425,12 @@ static void test_load_errors(void **s)
 	assert_int_equal(n, 0);
 	/* The rules table mirrors the definition for querying. */
 	assert_int_equal(raw_int("SELECT score FROM rules WHERE scenario = "
-				 "'pay' AND version = 1 AND id = 'a'"), 5);
+				 "'pay' AND version = 1 AND id = 'a'"),
+			 5);
 	assert_int_equal(raw_int("SELECT count(*) FROM rules WHERE tags = "
 				 "'[\"t\\\"q\"]' AND mode = 'active' AND "
-				 "when_expr = 'amount > 1'"), 1);
+				 "when_expr = 'amount > 1'"),
+			 1);
 	store_close(st);
 }
 
@@ -538,9 +560,11 @@ static void test_immutable(void **s)
 	raw_exec("UPDATE versions SET definition = '{}'", SQLITE_CONSTRAINT);
 	raw_exec("UPDATE versions SET description = 'x'", SQLITE_CONSTRAINT);
 	raw_exec("INSERT INTO api_keys (role, prefix, hash, created_at) "
-		 "VALUES ('root', 'p', 'h', 0)", SQLITE_CONSTRAINT);
+		 "VALUES ('root', 'p', 'h', 0)",
+		 SQLITE_CONSTRAINT);
 	raw_exec("PRAGMA foreign_keys = ON; INSERT INTO list_items VALUES "
-		 "('nolist', 'x')", SQLITE_CONSTRAINT);
+		 "('nolist', 'x')",
+		 SQLITE_CONSTRAINT);
 }
 
 /* A commit on another connection changes data_version (hot reload). */
@@ -565,18 +589,22 @@ int main(void)
 {
 	rk_cjson_hooks();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_open_migrate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_unmigrated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rollback_history, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_import_atomic, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_import_alloc_failures, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_immutable, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lists, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_migrate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_unmigrated, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rollback_history, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_import_atomic, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_import_alloc_failures, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_immutable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lists, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
