@@ -19,6 +19,7 @@
 #include "../common/rk.h"
 #include "../store/store.h"
 #include "auth.h"
+#include "log.h"
 
 struct waiter {
 	svc_reload_done done;
@@ -49,23 +50,18 @@ struct svc_engine {
 static void elog(const char *level, const char *msg, const char *scenario,
 		 int64_t version, const char *error)
 {
-	/* A JSON line on stderr (until service/log.h is wired in). */
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
+	enum log_level lv = LOG_LEVEL_INFO;
+	log_parse_level(level, &lv);
+	log_rec l;
+	if (!log_begin(&l, lv, msg))
 		return;
-	cJSON_AddStringToObject(o, "level", level);
-	cJSON_AddStringToObject(o, "msg", msg);
 	if (scenario)
-		cJSON_AddStringToObject(o, "scenario", scenario);
+		log_str(&l, "scenario", scenario);
 	if (version)
-		cJSON_AddNumberToObject(o, "version", (double)version);
+		log_int(&l, "version", version);
 	if (error)
-		cJSON_AddStringToObject(o, "error", error);
-	char *t = cJSON_PrintUnformatted(o);
-	if (t)
-		fprintf(stderr, "%s\n", t);
-	rk_free(t);
-	cJSON_Delete(o);
+		log_str(&l, "error", error);
+	log_end(&l);
 }
 
 /* ---- scenarios and snapshots ---- */

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "../common/rk.h"
+#include "metrics.h"
 #include "server.h"
 
 /* ---- scenarios ---- */
@@ -355,6 +356,13 @@ void svc_h_metrics(svc_req *r)
 	put_rule_counters(&t, snap, false);
 	put_rule_counters(&t, snap, true);
 	svc_snapshot_release(snap);
+	/* requests, latency, decisions, sheds: server.c's registry */
+	metrics_buf mb = { 0 };
+	if (metrics_render(s->metrics, &mb))
+		t.oom = true;
+	else if (mb.len)
+		put(&t, "%.*s", (int)mb.len, mb.p);
+	rk_free(mb.p);
 	if (t.oom) {
 		rk_free(t.p);
 		svc_reply_error(r, 500, "internal", "out of memory");

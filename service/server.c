@@ -27,6 +27,8 @@
 #include "../common/rk.h"
 #include "auth.h"
 #include "declog.h"
+#include "log.h"
+#include "metrics.h"
 
 struct route {
 	const char *path;     /* exact, or prefix when ending in '/' */
@@ -50,29 +52,124 @@ static const struct route routes[] = {
 
 /* ---- observability and policy (log.h, metrics.h, auth.h, declog.h) ---- */
 
-static void log_line(const char *level, const char *msg, const svc_req *r)
+/*
+ * The server's metric families (metrics.h). The registry is
+ * svc_server.metrics; /metrics (handlers_admin.c) renders it after the
+ * fixed gauges. svc_note_decision has no server argument, so the
+ * current one is published in cur_obs (one server per process).
+ */
+struct svc_obs {
+	metrics_family *requests;     /* {endpoint,status} */
+	metrics_family *latency;      /* {endpoint,status} seconds */
+	metrics_family *decisions;    /* {scenario,decision} */
+	metrics_family *shed;         /* {reason} */
+	metrics_family *deadline;     /* {where} */
+};
+
+static _Atomic(struct svc_obs *) cur_obs;
+
+static double declog_stat(svc_server *s, int which)
 {
-	/* A JSON line on stderr (until service/log.h is wired in). */
-	if (!strcmp(level, "debug") &&
-	    (!r || strcmp(r->srv->cfg->log_level, "debug")))
+	declog_stats st;
+	declog_get_stats(s->declog, &st);
+	switch (which) {
+	case 0:
+		return (double)st.written_lines;
+	case 1:
+		return (double)st.queued_lines;
+	case 2:
+		return (double)st.write_errors;
+	default:
+		return (double)st.lost_lines;
+	}
+}
+
+static void dl_written(void *arg, metrics_emitter *e)
+{
+	metrics_emit(e, NULL, declog_stat(arg, 0));
+}
+
+static double dl_queued(void *arg)
+{
+	return declog_stat(arg, 1);
+}
+
+static void dl_errors(void *arg, metrics_emitter *e)
+{
+	metrics_emit(e, NULL, declog_stat(arg, 2));
+}
+
+static int obs_init(svc_server *s, char *err, size_t errlen)
+{
+	metrics_registry *m = metrics_registry_new();
+	struct svc_obs *o = rk_calloc(1, sizeof(*o));
+	if (!m || !o) {
+		metrics_registry_free(m);
+		rk_free(o);
+		snprintf(err, errlen, "out of memory");
+		return RK_ENOMEM;
+	}
+	o->requests = metrics_counter(m, "riskd_http_requests_total",
+		"Requests answered, by endpoint and status.",
+		"endpoint,status");
+	o->latency = metrics_histogram(m,
+		"riskd_http_request_duration_seconds",
+		"Time from the request headers to the end of the reply, by "
+		"endpoint and status.", "endpoint,status", NULL, 0);
+	o->decisions = metrics_counter(m, "riskd_decisions_total",
+		"Decisions made, by scenario and decision.",
+		"scenario,decision");
+	o->shed = metrics_counter(m, "riskd_requests_shed_total",
+		"Requests answered 503 overloaded, by reason (queue_full, "
+		"queue_delay, draining, decision_log).", "reason");
+	o->deadline = metrics_counter(m, "riskd_deadline_exceeded_total",
+		"Requests or batch events that ran out of their deadline, "
+		"by where.", "where");
+	s->metrics = m;
+	s->obs = o;
+	atomic_store(&cur_obs, o);
+	return 0;
+}
+
+static void obs_gauges(svc_server *s)
+{
+	/* after the decision log exists */
+	metrics_collector(s->metrics, METRICS_COUNTER,
+			  "riskd_decision_log_lines_total",
+			  "Decision log lines written.", NULL, dl_written, s);
+	metrics_gauge_fn(s->metrics, "riskd_decision_log_queued_lines",
+			 "Decision log lines accepted, not yet written.",
+			 dl_queued, s);
+	metrics_collector(s->metrics, METRICS_COUNTER,
+			  "riskd_decision_log_write_errors_total",
+			  "Failed decision log writes (retried, not dropped).",
+			  NULL, dl_errors, s);
+}
+
+static void obs_free(svc_server *s)
+{
+	struct svc_obs *o = s->obs;
+	atomic_compare_exchange_strong(&cur_obs, &o, NULL);
+	metrics_registry_free(s->metrics);
+	rk_free(s->obs);
+}
+
+static void log_req(enum log_level level, const char *msg,
+		    const svc_req *r, const char *key, const char *val)
+{
+	log_rec l;
+	if (!log_begin(&l, level, msg))
 		return;
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return;
-	cJSON_AddStringToObject(o, "level", level);
-	cJSON_AddStringToObject(o, "msg", msg);
 	if (r)
-		cJSON_AddStringToObject(o, "request_id", r->request_id);
-	char *t = cJSON_PrintUnformatted(o);
-	if (t)
-		fprintf(stderr, "%s\n", t);
-	rk_free(t);
-	cJSON_Delete(o);
+		log_str(&l, "request_id", r->request_id);
+	if (key)
+		log_str(&l, key, val);
+	log_end(&l);
 }
 
 static void log_http(const char *msg)
 {
-	log_line("warn", msg, NULL);
+	log_warn("http", "detail", msg, NULL);
 }
 
 static const char *header(svc_req *r, const char *name);
@@ -116,27 +213,54 @@ out_release:
 
 static void request_done(svc_req *r, bool ok)
 {
-	RK_UNUSED(r);
-	RK_UNUSED(ok);
+	svc_server *s = r->srv;
+	int64_t us = rk_now_us() - r->start_us;
+	char status[16];
+	if (ok && r->status)
+		snprintf(status, sizeof(status), "%d", r->status);
+	else
+		snprintf(status, sizeof(status), "aborted");
+	metrics_inc(metrics_get(s->obs->requests, r->route, status));
+	metrics_observe_us(metrics_get(s->obs->latency, r->route, status),
+			   us);
+	enum log_level lv = r->status == 500 ? LOG_LEVEL_WARN :
+						 LOG_LEVEL_DEBUG;
+	log_rec l;
+	if (!log_begin(&l, lv, "request"))
+		return;
+	log_str(&l, "request_id", r->request_id);
+	log_str(&l, "method", r->method);
+	log_str(&l, "endpoint", r->route);
+	log_int(&l, "status", r->status);
+	if (r->err_code)
+		log_str(&l, "error", r->err_code);
+	if (r->key_name[0])
+		log_str(&l, "key", r->key_name);
+	log_int(&l, "elapsed_us", us);
+	if (!ok)
+		log_bool(&l, "aborted", true);
+	log_end(&l);
 }
 
 void svc_note_shed(svc_req *r, const char *reason)
 {
-	RK_UNUSED(r);
-	RK_UNUSED(reason);
+	metrics_inc(metrics_get(r->srv->obs->shed, reason));
+	log_req(LOG_LEVEL_DEBUG, "shed", r, "reason", reason);
 }
 
 void svc_note_deadline(svc_req *r, const char *where)
 {
-	char msg[96];
-	snprintf(msg, sizeof(msg), "deadline exceeded %s", where);
-	log_line("debug", msg, r);
+	metrics_inc(metrics_get(r->srv->obs->deadline, where));
+	log_req(LOG_LEVEL_DEBUG, "deadline exceeded", r, "where", where);
 }
 
 void svc_note_decision(svc_scn *sc, const rules_result *res)
 {
-	RK_UNUSED(sc);
-	RK_UNUSED(res);
+	struct svc_obs *o = atomic_load_explicit(&cur_obs,
+						 memory_order_acquire);
+	if (o)
+		metrics_inc(metrics_get(o->decisions, sc->name,
+					rules_action_name(res->decision)));
 }
 
 int svc_record_decision(svc_server *s, svc_scn *sc, const rules_result *res,
@@ -737,6 +861,9 @@ svc_server *svc_server_new(const svc_config *c, svc_engine *engine,
 		.worker_fini = svc_worker_free,
 		.arg = s,
 	};
+	log_set_level_name(c->log_level);
+	if (obs_init(s, err, errlen))
+		goto out_free;
 	s->auth = svc_auth_new(c->rate_limit, c->rate_burst, err, errlen);
 	if (!s->auth)
 		goto out_free;
@@ -744,6 +871,7 @@ svc_server *svc_server_new(const svc_config *c, svc_engine *engine,
 	s->declog = declog_open(&dopts, err, errlen);
 	if (!s->declog)
 		goto out_free;
+	obs_gauges(s);
 	s->pool = svc_pool_new(&po, err, errlen);
 	if (!s->pool)
 		goto out_free;
@@ -752,6 +880,7 @@ svc_server *svc_server_new(const svc_config *c, svc_engine *engine,
 out_free:
 	declog_close(s->declog);
 	svc_auth_free(s->auth);
+	obs_free(s);
 	rk_free(s);
 	return NULL;
 }
@@ -833,7 +962,8 @@ void svc_server_free(svc_server *s)
 	svc_pool_free(s->pool);
 	/* every worker is done: write what the decision log holds */
 	if (declog_close(s->declog))
-		log_line("error", "decision log lines lost at exit", NULL);
+		log_error("decision log lines lost at exit", NULL);
 	svc_auth_free(s->auth);
+	obs_free(s);
 	rk_free(s);
 }

@@ -40,6 +40,8 @@ struct svc_server {
 	svc_pool *pool;
 	struct svc_auth *auth;        /* auth.h; NULL = no checks */
 	struct declog *declog;        /* declog.h (disabled when no path) */
+	struct metrics_registry *metrics;  /* metrics.h, rendered by /metrics */
+	struct svc_obs *obs;          /* server.c's metric families */
 	struct MHD_Daemon *daemon;
 	int port;                     /* bound port (for RISKD_LISTEN :0) */
 	atomic_bool draining;

@@ -102,6 +102,9 @@ riskctl key revoke shop2 >/dev/null 2>&1
 wait_status 200 POST /v1/score -H 'Content-Type: application/json' --data-binary "$EV"
 check "no active keys: open again" 200 "$STATUS"
 
+req GET /metrics
+check "metrics: 401 counted" 1 "$(echo "$BODY" | awk '$1 ~ /^riskd_http_requests_total\{endpoint="\/v1\/score",status="401"\}$/ { print ($2 >= 3) }')"
+check "metrics: 429 counted" 1 "$(echo "$BODY" | awk '$1 ~ /^riskd_http_requests_total\{endpoint="\/v1\/score",status="429"\}$/ { print ($2 >= 1) }')"
 stop_riskd
 check "riskd exit 0" 0 "$RISKD_RC"
 finish

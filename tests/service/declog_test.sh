@@ -3,7 +3,8 @@
 # per decision with the request ids in order, configured event paths
 # redacted, batch events logged one by one, simulate and refusals not
 # logged, every line flushed by SIGTERM; "-" writes to stdout; a bad
-# RISKD_REDACT stops riskd at start. Neighbours: lib.sh, server_test.sh.
+# RISKD_REDACT stops riskd at start; request metrics on /metrics and
+# debug request logs. Neighbours: lib.sh, server_test.sh.
 . "$(dirname "$0")/lib.sh"
 
 init_store
@@ -25,6 +26,15 @@ check "unknown scenario 404" 404 "$STATUS"
 post /v1/score '{"scenario":"payments","request_id":"dl-last","event":{"amount":20}}'
 check "last score 200" 200 "$STATUS"
 
+req GET /metrics
+metric() { echo "$BODY" | awk -v n="$1" '$1 == n { print $2 }'; }
+check "metrics: score 200 count" 6 "$(metric 'riskd_http_requests_total{endpoint="/v1/score",status="200"}')"
+check "metrics: score 404 count" 1 "$(metric 'riskd_http_requests_total{endpoint="/v1/score",status="404"}')"
+check "metrics: latency histogram count" 6 "$(metric 'riskd_http_request_duration_seconds_count{endpoint="/v1/score",status="200"}')"
+check "metrics: +Inf bucket = count" 6 "$(metric 'riskd_http_request_duration_seconds_bucket{endpoint="/v1/score",status="200",le="+Inf"}')"
+check "metrics: decisions per scenario" 5 "$(metric 'riskd_decisions_total{scenario="payments",decision="decline"}')"
+check "metrics: approvals (batch + last)" 3 "$(metric 'riskd_decisions_total{scenario="payments",decision="approve"}')"
+check "metrics: decision log queue present" 1 "$(echo "$BODY" | grep -c '^riskd_decision_log_queued_lines ')"
 stop_riskd
 check "riskd exit 0" 0 "$RISKD_RC"
 DOC=$(python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])]))' "$LOG" 2>/dev/null || echo null)
@@ -44,12 +54,24 @@ check "batch events logged apart" '[20, 30]' "$(j "[d[5]['event']['amount'], d[6
 check "time format" 1 "$(j "int(__import__('re').fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z', d[0]['time']) is not None)" "$DOC")"
 check "nothing unredacted in the file" 0 "$(grep -c 4111111111111111 "$LOG")"
 
-# ---- stdout ----
-start_riskd RISKD_DECISION_LOG=-
+# ---- stdout; debug request logs on stderr ----
+: >"$TMP/riskd.err"
+start_riskd RISKD_DECISION_LOG=- RISKD_LOG_LEVEL=debug
 post /v1/score '{"scenario":"payments","request_id":"to-stdout","event":{"amount":20}}'
 check "score 200 (stdout log)" 200 "$STATUS"
 stop_riskd
 check "line on stdout" to-stdout "$(j "d['request_id']" "$(grep to-stdout "$TMP/riskd.out" | head -1)")"
+LINE=$(grep '"msg":"request"' "$TMP/riskd.err" | grep to-stdout | head -1)
+check "debug request log line" '["/v1/score", 200, "info"]' \
+	"$(j "[d['endpoint'], d['status'], 'info' if d['level'] == 'debug' and d['ts'].endswith('Z') else d]" "$LINE")"
+check "stderr lines are JSON" 0 "$(python3 -c 'import json,sys
+bad = 0
+for l in open(sys.argv[1]):
+    try:
+        json.loads(l)
+    except ValueError:
+        bad += 1
+print(bad)' "$TMP/riskd.err")"
 
 # ---- a bad redact list stops riskd at start ----
 RISKD_LISTEN=127.0.0.1:0 RISKD_DECISION_LOG="$LOG" RISKD_REDACT=a..b \

@@ -235,7 +235,7 @@ check "metrics: rule errors" 1 "$([ "$(metric 'riskd_rule_errors_total{scenario=
 check "metrics: served version" 3 "$(metric 'riskd_ruleset_version{scenario="payments"}')"
 check "metrics: queue capacity" 1024 "$(metric riskd_queue_capacity)"
 check "metrics: not draining" 0 "$(metric riskd_draining)"
-check "metrics: every sample has a TYPE" 0 "$(echo "$BODY" | awk '/^# TYPE/ { t[$3] = 1; next } /^#/ { next } { n = $1; sub(/\{.*/, "", n); if (!t[n]) bad++ } END { print bad + 0 }')"
+check "metrics: every sample has a TYPE" 0 "$(echo "$BODY" | awk '/^# TYPE/ { t[$3] = $4; next } /^#/ { next } { n = $1; sub(/\{.*/, "", n); h = n; sub(/_(bucket|sum|count)$/, "", h); if (!t[n] && t[h] != "histogram") bad++ } END { print bad + 0 }')"
 
 # ---- routing ----
 req GET /v1/features/card/c1
