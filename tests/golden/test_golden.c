@@ -120,7 +120,8 @@ static void fmt_want(const cJSON *arr, const char *path, const char *name,
 	const cJSON *e;
 	cJSON_ArrayForEach(e, arr) {
 		if (!cJSON_IsString(e))
-			fail_msg("%s: %s: rule ids must be strings", path, name);
+			fail_msg("%s: %s: rule ids must be strings", path,
+				 name);
 		if (o < cap)
 			o += (size_t)snprintf(b + o, cap - o, "%s%s",
 					      i++ ? "," : "", e->valuestring);
@@ -163,7 +164,8 @@ static bool same_result(const rules_result *a, const rules_result *b)
 	       a->decided_by == b->decided_by && a->nhits == b->nhits &&
 	       a->nshadow == b->nshadow && a->nerrors == b->nerrors &&
 	       !memcmp(a->hits, b->hits, sizeof(int) * (size_t)a->nhits) &&
-	       !memcmp(a->shadow, b->shadow, sizeof(int) * (size_t)a->nshadow) &&
+	       !memcmp(a->shadow, b->shadow,
+		       sizeof(int) * (size_t)a->nshadow) &&
 	       !memcmp(a->errors, b->errors, sizeof(int) * (size_t)a->nerrors);
 }
 
@@ -250,7 +252,8 @@ static int run_case(const char *path, const rules_set *s, rules_frame *f,
 	if (!cJSON_IsString(jd) || strcmp(jd->valuestring, wdec) ||
 	    !cJSON_IsNumber(js) || js->valuedouble != wscore ||
 	    !cJSON_IsString(jb) || strcmp(jb->valuestring, wby))
-		REPORT("rules_result_to_json: decision/score/decided_by differ");
+		REPORT("rules_result_to_json: decision, score or "
+		       "decided_by differ");
 	for (int k = 0; k < 2; k++) {
 		const cJSON *a = cJSON_GetObjectItemCaseSensitive(body,
 								  lnames[k]);
@@ -315,6 +318,8 @@ static void run_case_file(void **state)
 				    "top level"), &d);
 	if (!s) {
 		rk_diags_print(&d, path, stderr);
+		rk_diags_cleanup(&d);
+		cJSON_Delete(root);
 		fail_msg("%s: the rule set does not compile", path);
 	}
 	rules_frame *f = rules_frame_new(s);
@@ -372,13 +377,16 @@ static void run_error_file(void **state)
 				d.v[i].line == line && d.v[i].col == col &&
 				strstr(d.v[i].msg, msg);
 		if (!found) {
-			fprintf(stderr, "%s: missing: rule '%s' line %d col %d: "
-				"...%s...\n", path, where, line, col, msg);
-			for (int i = 0; i < d.n; i++)
-				if (d.v[i].where && !strcmp(d.v[i].where, where))
-					fprintf(stderr, "    got: line %d col %d: "
-						"%s\n", d.v[i].line, d.v[i].col,
-						d.v[i].msg);
+			fprintf(stderr, "%s: missing: rule '%s' line %d "
+				"col %d: ...%s...\n", path, where, line, col,
+				msg);
+			for (int i = 0; i < d.n; i++) {
+				const rk_diag *g = &d.v[i];
+				if (g->where && !strcmp(g->where, where))
+					fprintf(stderr, "    got: line %d col "
+						"%d: %s\n", g->line, g->col,
+						g->msg);
+			}
 			failures++;
 		}
 		n++;
