@@ -312,4 +312,19 @@ out_is u1 "\$RISKD_DB"
 [ "$(sql "SELECT max(version) FROM versions WHERE scenario='pay'")" -gt 1 ] || fail "default store untouched"
 ok "--db"
 
+check "concurrent imports queue on the write lock and get distinct versions"
+par=$T/db/par.db
+run 0 --db "$par" init
+pids=()
+for i in 1 2 3 4 5 6; do
+	${RISKCTL_WRAPPER:-} "$RISKCTL" --db "$par" import "$T/pay.json" --activate \
+		>"$T/par.$i" 2>&1 &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || fail "a concurrent import failed"; done
+[ "$(sort -n "$T"/par.* | tr '\n' ' ')" = "1 2 3 4 5 6 " ] ||
+	fail "versions 1..6 once each: $(cat "$T"/par.* | tr '\n' ' ')"
+[ "$(sqlite3 "$par" "SELECT count(*) FROM activations")" = 6 ] || fail "six activations"
+ok "concurrent imports"
+
 echo "store_test: all checks passed"
