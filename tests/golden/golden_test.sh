@@ -55,11 +55,15 @@ open(d + "/counts", "w").write("%d rules (%d active, %d shadow, %d disabled)\n" 
 EOF
 }
 
-# compare OUT WANT SCENARIO VERSION: every output line against the goldens.
+# compare OUT WANT SCENARIO VERSION RULES: every output line against the
+# goldens; reasons/shadow entries carry the rule's score and reason (§6).
 compare() {
 	python3 - "$@" <<'EOF'
 import json, sys
 out, want, scen, ver = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+rules = {r["id"]: r for r in json.load(open(sys.argv[5]))["rules"]}
+keys = ["request_id", "scenario", "version", "decision", "score", "decided_by",
+        "reasons", "shadow", "degraded"]
 got = [json.loads(l) for l in open(out)]
 exp = [json.loads(l) for l in open(want)]
 bad = 0
@@ -80,8 +84,14 @@ for i, (g, e) in enumerate(zip(got, exp)):
         if have[k] != should[k]:
             print("%s: case \"%s\": %s: got %r, want %r" % (want, e["name"], k, have[k], should[k]))
             bad += 1
-    if "elapsed_us" in g:
-        print("case \"%s\": elapsed_us in a backtest result" % e["name"]); bad += 1
+    if list(g) != keys:
+        print("case \"%s\": members %s, want %s" % (e["name"], list(g), keys)); bad += 1
+    for k in ("reasons", "shadow"):
+        for x in g.get(k, []):
+            r = rules.get(x.get("rule"), {})
+            if x.get("score") != r.get("score", 0) or x.get("reason") != r.get("reason"):
+                print("case \"%s\": %s entry %s: rule has score %s reason %r"
+                      % (e["name"], k, x, r.get("score", 0), r.get("reason"))); bad += 1
 sys.exit(1 if bad else 0)
 EOF
 }
@@ -114,7 +124,8 @@ for f in "$G"/cases/*.json; do
 	grep -qF "$(cat "$d/counts")" "$T/out" || fail "check $name: summary '$(cat "$d/counts")'"
 	scen=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["scenario"])' "$d/rules.json")
 	run 0 score --rules "$d/rules.json" <"$d/in.ndjson"
-	compare "$T/out" "$d/want.ndjson" "$scen" 0 || fail "score --rules $name"
+	compare "$T/out" "$d/want.ndjson" "$scen" 0 "$d/rules.json" ||
+		fail "score --rules $name"
 	cases=$(wc -l <"$d/in.ndjson")
 	grep -q "scored $cases of $cases lines (0 bad)" "$T/err" || fail "score summary for $name"
 	run 0 disasm "$d/rules.json"
@@ -184,9 +195,11 @@ ok "score: bad lines reported and skipped, blank lines skipped, long lines"
 run 0 init
 run 0 import "$D/rules.json" --activate
 run 0 score --scenario decisions <"$D/in.ndjson"
-compare "$T/out" "$D/want.ndjson" decisions 1 || fail "score --scenario"
+compare "$T/out" "$D/want.ndjson" decisions 1 "$D/rules.json" ||
+	fail "score --scenario"
 run 0 score --scenario decisions --version 1 <"$D/in.ndjson"
-compare "$T/out" "$D/want.ndjson" decisions 1 || fail "score --scenario --version 1"
+compare "$T/out" "$D/want.ndjson" decisions 1 "$D/rules.json" ||
+	fail "score --scenario --version 1"
 run 1 score --scenario decisions --version 9 </dev/null
 run 1 score --scenario nosuch </dev/null
 ok "score --scenario reads the store"
