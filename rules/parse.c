@@ -236,6 +236,12 @@ static ast *p_primary(parse_ctx *p)
 			return NULL;
 		return expr_list(p, n, T_RBRACK) ? n : NULL;
 	case T_LPAREN:
+		/* Report the parenthesis that goes one level too deep. */
+		if (p->depth >= RULES_MAX_DEPTH) {
+			fail_at(p, &t, "expression nested too deeply (limit %s)",
+				"64");
+			return NULL;
+		}
 		advance(p);
 		n = p_expr(p);
 		if (!n)
@@ -385,7 +391,8 @@ static ast *p_expr(parse_ctx *p)
 ast *parse_expr(const char *src, size_t len, arena *a, rk_diags *d,
 		const char *where)
 {
-	parse_ctx p = {.a = a, .d = d, .where = where};
+	/* The whole expression is level 0: 64 nested parentheses fit. */
+	parse_ctx p = {.a = a, .d = d, .where = where, .depth = -1};
 	if (len > RULES_MAX_EXPR) {
 		rk_diags_add(d, where, 1, 1,
 			     "expression too long (%zu bytes, limit %d)", len,

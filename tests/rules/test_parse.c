@@ -75,10 +75,10 @@ static void test_limits(void **st)
 	char buf[RULES_MAX_EXPR + 64];
 	/* 64 nested parentheses are fine, 65 are not. */
 	int n = 0;
-	for (int i = 0; i < 63; i++)
+	for (int i = 0; i < 64; i++)
 		buf[n++] = '(';
 	buf[n++] = '1';
-	for (int i = 0; i < 63; i++)
+	for (int i = 0; i < 64; i++)
 		buf[n++] = ')';
 	buf[n] = '\0';
 	rt_val v = rt_eval(buf, "{}");
