@@ -91,7 +91,8 @@ int rules_lists_put(rules_lists *l, const char *name, strset *set)
 		if (!nn)
 			goto out_oom;
 		l->names = nn;
-		strset **ns = rk_realloc(l->sets, (size_t)cap * sizeof(strset *));
+		strset **ns = rk_realloc(l->sets,
+					 (size_t)cap * sizeof(strset *));
 		if (!ns)
 			goto out_oom;
 		l->sets = ns;
@@ -100,8 +101,9 @@ int rules_lists_put(rules_lists *l, const char *name, strset *set)
 	char *copy = rk_strdup(name);
 	if (!copy)
 		goto out_oom;
-	memmove(l->names + i + 1, l->names + i, (size_t)(l->n - i) * sizeof(char *));
-	memmove(l->sets + i + 1, l->sets + i, (size_t)(l->n - i) * sizeof(strset *));
+	size_t tail = (size_t)(l->n - i);
+	memmove(l->names + i + 1, l->names + i, tail * sizeof(char *));
+	memmove(l->sets + i + 1, l->sets + i, tail * sizeof(strset *));
 	l->names[i] = copy;
 	l->sets[i] = set;
 	l->n++;

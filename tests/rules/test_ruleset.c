@@ -23,7 +23,8 @@ static char *slurp(const char *path)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
-		fail_msg("%s: cannot open (run from the repository root)", path);
+		fail_msg("%s: cannot open (run from the repository root)",
+			 path);
 	static char buf[1 << 16];
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
@@ -235,7 +236,8 @@ static void test_canonical(void **st)
 				  "allow-list\",\"reason\":\"Known good "
 				  "customer\",\"when\":\"user.id in ['u1', "
 				  "'u2']\",\"score\":-20,\"action\":"
-				  "\"approve\",\"tags\":[\"allow\",\"vip\"]}]}"));
+				  "\"approve\",\"tags\":[\"allow\","
+				  "\"vip\"]}]}"));
 	assert_non_null(strstr(c, "{\"id\":\"new_account\",\"when\":"
 				  "\"user.age_days < 7 and amount > 500\","
 				  "\"score\":25},"));
@@ -256,9 +258,10 @@ static void test_round_trip(void **st)
 {
 	static const char *const files[] = {
 		"{\"scenario\": \"p\", " R1 "}",
-		"{\"rules\": [{\"tags\": [], \"mode\": \"disabled\", \"score\": "
-		"-1000000000, \"when\": \"a\", \"id\": \"z.9-_\"}, {\"id\": \"b\", "
-		"\"when\": \"\\u00e9t\\u00e9 \\\"x\\\"\", \"mode\": \"active\", "
+		"{\"rules\": [{\"tags\": [], \"mode\": \"disabled\", "
+		"\"score\": -1000000000, \"when\": \"a\", \"id\": \"z.9-_\"}, "
+		"{\"id\": \"b\", \"when\": \"\\u00e9t\\u00e9 \\\"x\\\"\", "
+		"\"mode\": \"active\", "
 		"\"score\": 0, \"name\": \"\", \"action\": \"review\"}], "
 		"\"lists\": {\"e\": [], \"d\": [\"x\", \"x\"]}, \"scenario\": "
 		"\"p\", \"thresholds\": {\"decline\": 7, \"review\": 7}, "
@@ -288,11 +291,13 @@ static void test_round_trip(void **st)
 	rules_def *def = parse(files[1], &d);
 	char *t = rules_def_to_text(def, false);
 	assert_string_equal(t,
-		"{\"scenario\":\"p\",\"max_score\":7,\"thresholds\":{\"review\":7,"
+		"{\"scenario\":\"p\",\"max_score\":7,\"thresholds\":{"
+		"\"review\":7,"
 		"\"decline\":7},\"velocity\":[{\"name\":\"v\",\"entity\":"
 		"\"user.id\",\"window\":\"90s\",\"agg\":\"distinct\",\"field\":"
-		"\"items[0]['sku']\"}],\"lists\":{\"e\":[],\"d\":[\"x\",\"x\"]},"
-		"\"rules\":[{\"id\":\"z.9-_\",\"when\":\"a\",\"score\":-1000000000,"
+		"\"items[0]['sku']\"}],\"lists\":{\"e\":[],\"d\":[\"x\","
+		"\"x\"]},\"rules\":[{\"id\":\"z.9-_\",\"when\":\"a\","
+		"\"score\":-1000000000,"
 		"\"mode\":\"disabled\"},{\"id\":\"b\",\"name\":\"\",\"when\":"
 		"\"\xc3\xa9t\xc3\xa9 \\\"x\\\"\",\"action\":\"review\"}]}");
 	assert_int_equal(def->velocity[0].window_ms, 90000);
@@ -340,7 +345,8 @@ static void test_errors_top(void **st)
 	bad("{" S "\"thresholds\": [50, 80], " R1 "}", "thresholds",
 	    "must be an object {review, decline}");
 	bad("{" S "\"thresholds\": {\"review\": 90, \"decline\": 80}, " R1 "}",
-	    "thresholds.review", "90 must not be above thresholds.decline (80)");
+	    "thresholds.review",
+	    "90 must not be above thresholds.decline (80)");
 	bad("{" S "\"thresholds\": {\"decline\": 180}, " R1 "}",
 	    "thresholds.decline", "180 must not be above max_score (100)");
 	bad("{" S "\"max_score\": 60, " R1 "}", "thresholds.decline",
