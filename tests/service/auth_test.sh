@@ -3,7 +3,8 @@
 # Auth): no keys = open (admin for loopback only), keys created with
 # riskctl picked up by the reload poll, 401 missing/unknown/malformed,
 # 403 for a score key on admin endpoints, 429 with Retry-After, and a
-# revoked key refused after the poll. Neighbours: lib.sh, server_test.sh.
+# revoked key refused after the poll; keys stored before start, no
+# limit. Neighbours: lib.sh, server_test.sh.
 . "$(dirname "$0")/lib.sh"
 
 init_store
@@ -107,4 +108,20 @@ check "metrics: 401 counted" 1 "$(echo "$BODY" | awk '$1 ~ /^riskd_http_requests
 check "metrics: 429 counted" 1 "$(echo "$BODY" | awk '$1 ~ /^riskd_http_requests_total\{endpoint="\/v1\/score",status="429"\}$/ { print ($2 >= 1) }')"
 stop_riskd
 check "riskd exit 0" 0 "$RISKD_RC"
+
+# ---- keys already stored at start; no rate limit ----
+BOOT=$(riskctl key create --role score --name boot 2>/dev/null)
+start_riskd RISKD_THREADS=2 RISKD_RELOAD_MS=0
+post /v1/score "$EV"
+check "keys at start: no key 401" 401 "$STATUS"
+codes=
+for i in $(seq 1 20); do
+	post /v1/score "$EV" -H "Authorization: Bearer $BOOT"
+	codes="$codes$STATUS "
+done
+check "RISKD_RATE_LIMIT=0: never 429" 20 "$(echo "$codes" | grep -o 200 | wc -l | tr -d ' ')"
+req POST /v1/admin/reload -H "Authorization: Bearer $BOOT"
+check "keys at start: score key not admin, even on loopback" 403 "$STATUS"
+stop_riskd
+check "riskd exit 0 (second run)" 0 "$RISKD_RC"
 finish
