@@ -45,23 +45,33 @@ typedef struct pctx {
 	int line, col;   /* position of the element being validated */
 } pctx;
 
-static void err(pctx *p, const char *where, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void err(pctx *p, const char *path, const char *key,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static void err(pctx *p, const char *where, const char *fmt, ...)
+/*
+ * Reports an error at path.key (key may be NULL: at path), located at the
+ * element being validated. The path is only formatted here: validating a
+ * large file formats nothing.
+ */
+static void err(pctx *p, const char *path, const char *key,
+		const char *fmt, ...)
 {
-	char msg[400];
+	char msg[400], where[200];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	rk_diags_add(p->d, where, p->line, p->line ? p->col : 0, "%s", msg);
+	if (key)
+		snprintf(where, sizeof(where), "%s%s%.80s", path,
+			 *path ? "." : "", key);
+	rk_diags_add(p->d, key ? where : path, p->line,
+		     p->line ? p->col : 0, "%s", msg);
 	p->errors++;
 }
 
 static bool oom(pctx *p)
 {
-	err(p, NULL, "out of memory");
+	err(p, NULL, NULL, "out of memory");
 	return false;
 }
 
@@ -308,12 +318,6 @@ static void at(pctx *p, const int *pos, int i)
 
 /* ---- fields ---- */
 
-/* "path.key", or "key" at the top level. */
-static void join(char *w, size_t n, const char *path, const char *key)
-{
-	snprintf(w, n, "%s%s%.80s", path, *path ? "." : "", key);
-}
-
 /* Member of obj; a JSON null is the same as an absent member. */
 static const cJSON *member(const cJSON *obj, const char *key)
 {
@@ -346,33 +350,42 @@ static int distance(const char *a, const char *b)
 	return row[nb];
 }
 
+/* The known key closest to an unknown one, or -1 if none is close. */
+static int suggest(const char *const *keys, const char *unknown)
+{
+	size_t len = strlen(unknown);
+	int best = -1, bd = 3;
+	for (int k = 0; keys[k]; k++) {
+		/* A typo, or a known key cut short ("ttl"). */
+		int dist = len >= 3 && !strncmp(keys[k], unknown, len) ?
+				   1 : distance(keys[k], unknown);
+		if (dist < bd) {
+			bd = dist;
+			best = k;
+		}
+	}
+	return best;
+}
+
 /* Reports members of obj not in keys (with a suggestion) or repeated. */
 static void check_keys(pctx *p, const cJSON *obj, const char *path,
 		       const char *const *keys)
 {
 	unsigned seen = 0;
 	for (const cJSON *m = obj->child; m; m = m->next) {
-		char w[160];
-		int k = 0, best = -1, bd = 3;
-		size_t len = strlen(m->string);
-		for (; keys[k] && strcmp(keys[k], m->string); k++) {
-			/* A typo, or a known key cut short ("ttl"). */
-			int dist = len >= 3 && !strncmp(keys[k], m->string, len)
-					   ? 1 : distance(keys[k], m->string);
-			if (dist < bd) {
-				bd = dist;
-				best = k;
-			}
+		int k = 0, best;
+		while (keys[k] && strcmp(keys[k], m->string))
+			k++;
+		if (keys[k]) {
+			if (seen & (1u << k))
+				err(p, path, m->string, "duplicate field");
+			seen |= (1u << k);
+		} else if ((best = suggest(keys, m->string)) >= 0) {
+			err(p, path, m->string,
+			    "unknown field (did you mean '%s'?)", keys[best]);
+		} else {
+			err(p, path, m->string, "unknown field");
 		}
-		join(w, sizeof(w), path, m->string);
-		if (!keys[k] && best >= 0)
-			err(p, w, "unknown field (did you mean '%s'?)",
-			    keys[best]);
-		else if (!keys[k])
-			err(p, w, "unknown field");
-		else if (seen & (1u << k))
-			err(p, w, "duplicate field");
-		seen |= (1u << k);
 	}
 }
 
@@ -381,16 +394,14 @@ static bool get_str(pctx *p, const cJSON *obj, const char *key,
 		    const char *path, bool required, char **out)
 {
 	const cJSON *v = member(obj, key);
-	char w[160];
-	join(w, sizeof(w), path, key);
 	*out = NULL;
 	if (!v) {
 		if (required)
-			err(p, w, "is required");
+			err(p, path, key, "is required");
 		return !required;
 	}
 	if (!cJSON_IsString(v)) {
-		err(p, w, "must be a string");
+		err(p, path, key, "must be a string");
 		return false;
 	}
 	if (!(*out = rk_strdup(v->valuestring)))
@@ -403,16 +414,14 @@ static bool get_int(pctx *p, const cJSON *obj, const char *key,
 		    const char *path, double lo, double hi, int64_t *out)
 {
 	const cJSON *v = member(obj, key);
-	char w[160];
-	join(w, sizeof(w), path, key);
 	if (!v)
 		return true;
 	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble)) {
-		err(p, w, "must be an integer");
+		err(p, path, key, "must be an integer");
 		return false;
 	}
 	if (v->valuedouble < lo || v->valuedouble > hi) {
-		err(p, w, "must be between %.0f and %.0f", lo, hi);
+		err(p, path, key, "must be between %.0f and %.0f", lo, hi);
 		return false;
 	}
 	*out = (int64_t)v->valuedouble;
@@ -429,28 +438,28 @@ static int enum_of(const char *s, const char *const *names, int n)
 
 /* Adds name to seen; reports it at where if it was there already. */
 static void unique(pctx *p, strset *seen, const char *name,
-		   const char *where, const char *what)
+		   const char *path, const char *key, const char *what)
 {
 	size_t before = strset_count(seen);
 	if (strset_add(seen, name, strlen(name)))
 		oom(p);
 	else if (strset_count(seen) == before)
-		err(p, where, "duplicate %s '%.80s'", what, name);
+		err(p, path, key, "duplicate %s '%.80s'", what, name);
 }
 
 /* A string array member as a new NULL-terminated vector; false if bad. */
-static bool get_strv(pctx *p, const cJSON *arr, const char *where,
-		     char ***out, int *n)
+static bool get_strv(pctx *p, const cJSON *arr, const char *path,
+		     const char *key, char ***out, int *n)
 {
-	char w[180];
+	char item[100];
 	int j = 0;
 	*out = rk_calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(char *));
 	if (!*out)
 		return oom(p);
 	for (const cJSON *it = arr->child; it; it = it->next, j++) {
 		if (!cJSON_IsString(it)) {
-			snprintf(w, sizeof(w), "%s[%d]", where, j);
-			err(p, w, "must be a string");
+			snprintf(item, sizeof(item), "%.80s[%d]", key, j);
+			err(p, path, item, "must be a string");
 			continue;
 		}
 		if (!((*out)[*n] = rk_strdup(it->valuestring)))
@@ -471,7 +480,7 @@ static void parse_features(pctx *p, const cJSON *arr, strset *seen)
 	static const char *const keys[] = {"name", "key", "ttl_ms", NULL};
 	rules_def *def = p->def;
 	if (!cJSON_IsArray(arr)) {
-		err(p, "features", "must be an array");
+		err(p, "features", NULL, "must be an array");
 		return;
 	}
 	int n = cJSON_GetArraySize(arr), i = 0;
@@ -480,12 +489,12 @@ static void parse_features(pctx *p, const cJSON *arr, strset *seen)
 	if (!pos || !def->features)
 		goto out_oom;
 	for (const cJSON *o = arr->child; o; o = o->next, i++) {
-		char path[32], w[64];
+		char path[32];
 		const char *e;
 		snprintf(path, sizeof(path), "features[%d]", i);
 		at(p, pos, i);
 		if (!cJSON_IsObject(o)) {
-			err(p, path, "must be an object");
+			err(p, path, NULL, "must be an object");
 			continue;
 		}
 		rules_feature_def *f = &def->features[def->nfeatures++];
@@ -493,15 +502,14 @@ static void parse_features(pctx *p, const cJSON *arr, strset *seen)
 		get_str(p, o, "name", path, true, &f->name);
 		get_str(p, o, "key", path, true, &f->key);
 		get_int(p, o, "ttl_ms", path, 0, MAX_TTL_MS, &f->ttl_ms);
-		snprintf(w, sizeof(w), "%s.name", path);
 		if (f->name && !is_ident(f->name))
-			err(p, w, "'%.80s' is not a name "
+			err(p, path, "name", "'%.80s' is not a name "
 			    "([A-Za-z_][A-Za-z0-9_]*, at most 64)", f->name);
 		else if (f->name)
-			unique(p, seen, f->name, w, "feature group");
-		snprintf(w, sizeof(w), "%s.key", path);
+			unique(p, seen, f->name, path, "name", "feature group");
 		if (f->key && (e = template_error(f->key)))
-			err(p, w, "key template '%.80s' %s", f->key, e);
+			err(p, path, "key", "key template '%.80s' %s",
+			    f->key, e);
 	}
 	p->line = 0;
 	rk_free(pos);
@@ -518,7 +526,7 @@ static void parse_velocity(pctx *p, const cJSON *arr, strset *seen)
 					   "field", NULL};
 	rules_def *def = p->def;
 	if (!cJSON_IsArray(arr)) {
-		err(p, "velocity", "must be an array");
+		err(p, "velocity", NULL, "must be an array");
 		return;
 	}
 	int n = cJSON_GetArraySize(arr), i = 0;
@@ -527,11 +535,11 @@ static void parse_velocity(pctx *p, const cJSON *arr, strset *seen)
 	if (!pos || !def->velocity)
 		goto out_oom;
 	for (const cJSON *o = arr->child; o; o = o->next, i++) {
-		char path[32], w[64], *agg = NULL;
+		char path[32], *agg = NULL;
 		snprintf(path, sizeof(path), "velocity[%d]", i);
 		at(p, pos, i);
 		if (!cJSON_IsObject(o)) {
-			err(p, path, "must be an object");
+			err(p, path, NULL, "must be an object");
 			continue;
 		}
 		rules_velocity_def *v = &def->velocity[def->nvelocity++];
@@ -541,31 +549,29 @@ static void parse_velocity(pctx *p, const cJSON *arr, strset *seen)
 		get_str(p, o, "window", path, true, &v->window);
 		get_str(p, o, "agg", path, true, &agg);
 		bool field_ok = get_str(p, o, "field", path, false, &v->field);
-		snprintf(w, sizeof(w), "%s.name", path);
 		if (v->name && !is_ident(v->name))
-			err(p, w, "'%.80s' is not a name "
+			err(p, path, "name", "'%.80s' is not a name "
 			    "([A-Za-z_][A-Za-z0-9_]*, at most 64)", v->name);
 		else if (v->name)
-			unique(p, seen, v->name, w, "velocity");
-		snprintf(w, sizeof(w), "%s.entity", path);
+			unique(p, seen, v->name, path, "name", "velocity");
 		if (v->entity && !is_path(v->entity))
-			err(p, w, "'%.80s' is not an event path", v->entity);
-		snprintf(w, sizeof(w), "%s.window", path);
+			err(p, path, "entity", "'%.80s' is not an event path",
+			    v->entity);
 		if (v->window && !parse_window(v->window, &v->window_ms))
-			err(p, w, "'%.80s' is not a window from 1m to 30d "
-			    "(an integer and s, m, h or d)", v->window);
+			err(p, path, "window", "'%.80s' is not a window from "
+			    "1m to 30d (an integer and s, m, h or d)",
+			    v->window);
 		int a = agg ? enum_of(agg, agg_names, 3) : -1;
-		snprintf(w, sizeof(w), "%s.agg", path);
 		if (agg && a < 0)
-			err(p, w, "must be count, sum or distinct");
+			err(p, path, "agg", "must be count, sum or distinct");
 		v->agg = a < 0 ? RULES_AGG_COUNT : a;
-		snprintf(w, sizeof(w), "%s.field", path);
 		if (v->field && !is_path(v->field))
-			err(p, w, "'%.80s' is not an event path", v->field);
+			err(p, path, "field", "'%.80s' is not an event path",
+			    v->field);
 		else if (a == RULES_AGG_COUNT && v->field)
-			err(p, w, "must not be set for agg count");
+			err(p, path, "field", "must not be set for agg count");
 		else if (a > RULES_AGG_COUNT && field_ok && !v->field)
-			err(p, w, "is required for agg %s", agg);
+			err(p, path, "field", "is required for agg %s", agg);
 		rk_free(agg);
 	}
 	p->line = 0;
@@ -581,7 +587,7 @@ static void parse_lists(pctx *p, const cJSON *obj)
 {
 	rules_def *def = p->def;
 	if (!cJSON_IsObject(obj)) {
-		err(p, "lists", "must be an object of name: [strings]");
+		err(p, "lists", NULL, "must be an object of name: [strings]");
 		return;
 	}
 	strset *seen = strset_new();
@@ -590,23 +596,23 @@ static void parse_lists(pctx *p, const cJSON *obj)
 	if (!seen || !def->lists)
 		goto out_oom;
 	for (const cJSON *m = obj->child; m; m = m->next) {
-		char w[96];
-		snprintf(w, sizeof(w), "lists.%.80s", m->string);
 		if (!is_ident(m->string)) {
-			err(p, w, "'%.80s' is not a list name "
+			err(p, "lists", m->string, "'%.80s' is not a list name "
 			    "([A-Za-z_][A-Za-z0-9_]*, at most 64)", m->string);
 			continue;
 		}
-		unique(p, seen, m->string, w, "list");
+		unique(p, seen, m->string, "lists", m->string, "list");
 		if (!cJSON_IsArray(m)) {
-			err(p, w, "must be an array of strings");
+			err(p, "lists", m->string,
+			    "must be an array of strings");
 			continue;
 		}
 		rules_list_def *l = &def->lists[def->nlists];
 		if (!(l->name = rk_strdup(m->string)))
 			goto out_oom;
 		def->nlists++;
-		if (!get_strv(p, m, w, &l->items, &l->nitems))
+		if (!get_strv(p, m, "lists", m->string, &l->items,
+			      &l->nitems))
 			break;
 	}
 	strset_free(seen);
@@ -622,10 +628,10 @@ static void parse_rule(pctx *p, const cJSON *o, int i, strset *ids)
 	static const char *const keys[] = {"id", "name", "reason", "when",
 					   "score", "action", "mode", "tags",
 					   NULL};
-	char path[32], w[64], *action = NULL, *mode = NULL;
+	char path[32], *action = NULL, *mode = NULL;
 	snprintf(path, sizeof(path), "rules[%d]", i);
 	if (!cJSON_IsObject(o)) {
-		err(p, path, "must be an object");
+		err(p, path, NULL, "must be an object");
 		return;
 	}
 	rules_rule_def *r = &p->def->rules[p->def->nrules++];
@@ -640,35 +646,30 @@ static void parse_rule(pctx *p, const cJSON *o, int i, strset *ids)
 	r->score = (int)score;
 	get_str(p, o, "action", path, false, &action);
 	get_str(p, o, "mode", path, false, &mode);
-	snprintf(w, sizeof(w), "%s.id", path);
 	if (r->id && !is_id(r->id))
-		err(p, w, "'%.80s' is not a rule id ([a-z0-9_.-]{1,64})",
-		    r->id);
+		err(p, path, "id", "'%.80s' is not a rule id "
+		    "([a-z0-9_.-]{1,64})", r->id);
 	else if (r->id)
-		unique(p, ids, r->id, w, "rule id");
-	snprintf(w, sizeof(w), "%s.when", path);
+		unique(p, ids, r->id, path, "id", "rule id");
 	/* RULES_MAX_EXPR is the compiler's check (parse.c): like every
 	 * expression error it names the rule id, line 1 col 1. */
 	if (r->when && !r->when[strspn(r->when, " \t\r\n")])
-		err(p, w, "must not be empty");
-	snprintf(w, sizeof(w), "%s.action", path);
+		err(p, path, "when", "must not be empty");
 	if (action && (r->action = enum_of(action, action_names, 4)) < 0) {
-		err(p, w, "must be approve, review or decline");
+		err(p, path, "action", "must be approve, review or decline");
 		r->action = RULES_ACT_NONE;
 	}
-	snprintf(w, sizeof(w), "%s.mode", path);
 	if (mode && (r->mode = enum_of(mode, mode_names, 3)) < 0) {
-		err(p, w, "must be active, shadow or disabled");
+		err(p, path, "mode", "must be active, shadow or disabled");
 		r->mode = RULES_MODE_ACTIVE;
 	}
 	rk_free(action);
 	rk_free(mode);
 	const cJSON *tags = member(o, "tags");
-	snprintf(w, sizeof(w), "%s.tags", path);
 	if (tags && !cJSON_IsArray(tags))
-		err(p, w, "must be an array of strings");
+		err(p, path, "tags", "must be an array of strings");
 	else if (tags)
-		get_strv(p, tags, w, &r->tags, &r->ntags);
+		get_strv(p, tags, path, "tags", &r->tags, &r->ntags);
 }
 
 /* "rules": a non-empty array of at most RULES_MAX_RULES rules. */
@@ -676,16 +677,17 @@ static void parse_rules(pctx *p, const cJSON *arr)
 {
 	rules_def *def = p->def;
 	if (!arr) {
-		err(p, "rules", "is required");
+		err(p, "rules", NULL, "is required");
 		return;
 	}
 	int n = cJSON_GetArraySize(arr), i = 0;
 	if (!cJSON_IsArray(arr) || !n) {
-		err(p, "rules", "must be a non-empty array");
+		err(p, "rules", NULL, "must be a non-empty array");
 		return;
 	}
 	if (n > RULES_MAX_RULES) {
-		err(p, "rules", "%d rules (limit %d)", n, RULES_MAX_RULES);
+		err(p, "rules", NULL, "%d rules (limit %d)", n,
+		    RULES_MAX_RULES);
 		return;
 	}
 	strset *ids = strset_new();
@@ -717,7 +719,8 @@ static void parse_scale(pctx *p, const cJSON *root)
 	bool review_ok = true, decline_ok = true;
 	const cJSON *th = member(root, "thresholds");
 	if (th && !cJSON_IsObject(th)) {
-		err(p, "thresholds", "must be an object {review, decline}");
+		err(p, "thresholds", NULL,
+		    "must be an object {review, decline}");
 		review_ok = decline_ok = false;
 	} else if (th) {
 		check_keys(p, th, "thresholds", tk);
@@ -730,11 +733,11 @@ static void parse_scale(pctx *p, const cJSON *root)
 	def->th_review = (int)review;
 	def->th_decline = (int)decline;
 	if (review_ok && decline_ok && review > decline)
-		err(p, "thresholds.review", "%d must not be above "
+		err(p, "thresholds.review", NULL, "%d must not be above "
 		    "thresholds.decline (%d)", def->th_review, def->th_decline);
 	if (decline_ok && max_ok && decline > max)
-		err(p, "thresholds.decline", "%d must not be above max_score "
-		    "(%d)", def->th_decline, def->max_score);
+		err(p, "thresholds.decline", NULL, "%d must not be above "
+		    "max_score (%d)", def->th_decline, def->max_score);
 }
 
 /* The JSON syntax error of text: byte offset, line and column. */
@@ -781,13 +784,13 @@ rules_def *rules_def_parse(const char *json, size_t len, rk_diags *d)
 	def->th_review = 50;
 	def->th_decline = 80;
 	if (!cJSON_IsObject(root)) {
-		err(&p, NULL, "a rule set must be a JSON object");
+		err(&p, NULL, NULL, "a rule set must be a JSON object");
 		goto out_free;
 	}
 	check_keys(&p, root, "", keys);
 	if (get_str(&p, root, "scenario", "", true, &def->scenario) &&
 	    !is_id(def->scenario))
-		err(&p, "scenario", "'%.80s' is not a scenario name "
+		err(&p, "scenario", NULL, "'%.80s' is not a scenario name "
 		    "([a-z0-9_.-]{1,64})", def->scenario);
 	get_str(&p, root, "description", "", false, &def->description);
 	parse_scale(&p, root);
