@@ -393,17 +393,6 @@ static void rule(gen_rng *r, int i, sbuf *s, strset *seen)
 	int shape, n, action = 0;   /* 2 review, 3 decline */
 	int score = score_v[pick_w(r, score_w, 8)];
 
-again:
-	shape = pick_w(r, shape_w, 6);
-	n = shape_n[shape];
-	/* Every rule leads with a selective signal; the other conditions
-	 * qualify it (an "or" needs both sides selective). */
-	int nstrong = shape == 0 || shape == 4 ? n : 1;
-
-	pick_cats(r, cats, n, nstrong);
-	for (int k = 0; k < n; k++)
-		cond(r, cats[k], k < nstrong, c[k], sizeof(c[k]));
-
 	if (gen_rng_below(r, 1000) < 5) {   /* a narrow allow-list rule */
 		/* Busy merchants first (ids below 50 are the busiest). */
 		do
@@ -424,6 +413,17 @@ again:
 			  "\"tags\": [\"allowlist\"]}");
 		return;
 	}
+	shape = pick_w(r, shape_w, 6);
+again:
+	n = shape_n[shape];
+	/* Every rule leads with a selective signal; the other conditions
+	 * qualify it (an "or" needs both sides selective). */
+	int nstrong = shape == 0 || shape == 4 ? n : 1;
+
+	pick_cats(r, cats, n, nstrong);
+	for (int k = 0; k < n; k++)
+		cond(r, cats[k], k < nstrong, c[k], sizeof(c[k]));
+
 	switch (shape) {
 	case 0:
 		snprintf(when, sizeof(when), "%s", c[0]);
@@ -446,8 +446,15 @@ again:
 		snprintf(when, sizeof(when), "%s and not (%s)", c[0], c[1]);
 		break;
 	}
-	if (seen && strset_has(seen, when, strlen(when)) && ++tries < 20)
+	/* A taken `when`: new conditions of the same shape; once the
+	 * single conditions run out, a combined shape instead. */
+	if (seen && strset_has(seen, when, strlen(when)) && ++tries < 40) {
+		if (shape == 0 && tries > 3)
+			shape = 1 + pick_w(r, shape_w + 1, 5);
+		else if (shape_n[shape] == 2 && tries > 8)
+			shape = 2 + (int)gen_rng_below(r, 2);
 		goto again;
+	}
 	if (seen && strset_add(seen, when, strlen(when)))
 		s->oom = true;
 	snprintf(id, sizeof(id), "r%05d_%s%s%s", i, cat_tag[cats[0]],
