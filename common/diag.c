@@ -22,13 +22,12 @@ void rk_diags_cleanup(rk_diags *d)
 	memset(d, 0, sizeof(*d));
 }
 
-void rk_diags_add(rk_diags *d, const char *where, int line, int col,
-		  const char *fmt, ...)
+static void add(rk_diags *d, bool field, const char *where, int line, int col,
+		const char *fmt, va_list ap)
 {
 	int max = d->max ? d->max : 100;
-	if (d->n >= max) {
+	if (d->n >= max)
 		return;
-	}
 	if (d->n == d->cap) {
 		int cap = d->cap ? d->cap * 2 : 8;
 		rk_diag *v = rk_realloc(d->v, (size_t)cap * sizeof(*v));
@@ -40,12 +39,10 @@ void rk_diags_add(rk_diags *d, const char *where, int line, int col,
 		d->cap = cap;
 	}
 	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
 	rk_diag *g = &d->v[d->n];
 	g->where = where ? rk_strdup(where) : NULL;
+	g->field = field;
 	g->msg = rk_strdup(buf);
 	g->line = line;
 	g->col = col;
@@ -58,13 +55,30 @@ void rk_diags_add(rk_diags *d, const char *where, int line, int col,
 	d->n++;
 }
 
+void rk_diags_add(rk_diags *d, const char *where, int line, int col,
+		  const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	add(d, false, where, line, col, fmt, ap);
+	va_end(ap);
+}
+
+void rk_diags_add_field(rk_diags *d, const char *path, int line, int col,
+			const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	add(d, true, path, line, col, fmt, ap);
+	va_end(ap);
+}
+
 void rk_diag_format(const rk_diag *g, const char *file, char *buf, size_t n)
 {
 	char loc[320] = "";
 	int o = 0;
 	if (g->where) {
-		bool is_rule = !strchr(g->where, '.') && !strchr(g->where, '[');
-		o = snprintf(loc, sizeof(loc), is_rule ? "rule '%s'" : "%s",
+		o = snprintf(loc, sizeof(loc), g->field ? "%s" : "rule '%s'",
 			     g->where);
 	}
 	if (g->line && o >= 0 && (size_t)o < sizeof(loc))

@@ -8,10 +8,12 @@
 #ifndef RK_DIAG_H
 #define RK_DIAG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 typedef struct rk_diag {
 	char *where;  /* rule id or field path; may be NULL */
+	bool field;   /* where is a field path, not a rule id */
 	int line;     /* 1-based, 0 = none */
 	int col;      /* 1-based, 0 = none */
 	char *msg;
@@ -29,6 +31,10 @@ void rk_diags_cleanup(rk_diags *d);
 /* Appends one diagnostic. Never fails visibly: on OOM sets d->oom. */
 void rk_diags_add(rk_diags *d, const char *where, int line, int col,
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Like rk_diags_add, for a location that is a field path of a file
+ * ("scenario", "rules[3].score"), printed as is rather than as a rule. */
+void rk_diags_add_field(rk_diags *d, const char *path, int line, int col,
+			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /*
  * Prints one diagnostic per line:
  *   FILE: rule 'ID' line L col C: MESSAGE

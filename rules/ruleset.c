@@ -64,8 +64,8 @@ static void err(pctx *p, const char *path, const char *key,
 	if (key)
 		snprintf(where, sizeof(where), "%s%s%.80s", path,
 			 *path ? "." : "", key);
-	rk_diags_add(p->d, key ? where : path, p->line,
-		     p->line ? p->col : 0, "%s", msg);
+	rk_diags_add_field(p->d, key ? where : path, p->line,
+			   p->line ? p->col : 0, "%s", msg);
 	p->errors++;
 }
 

@@ -84,7 +84,7 @@ rules_set *rules_compile(const rules_def *def, const rules_lists *lists,
 	atomic_init(&s->refs, 1);
 	arena_init(&s->a, 64 * 1024);
 	if (def->nrules > RULES_MAX_RULES) {
-		rk_diags_add(d, "rules", 0, 0, "%d rules (limit %d)",
+		rk_diags_add_field(d, "rules", 0, 0, "%d rules (limit %d)",
 			     def->nrules, RULES_MAX_RULES);
 		goto out_free;
 	}

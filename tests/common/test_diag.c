@@ -18,9 +18,9 @@ static void test_format(void **st)
 	rk_diags d;
 	rk_diags_init(&d);
 	rk_diags_add(&d, "high_amount", 2, 7, "unknown function '%s'", "foo");
-	rk_diags_add(&d, "rules[3].score", 0, 0, "must be an integer");
+	rk_diags_add_field(&d, "rules[3].score", 0, 0, "must be an integer");
 	rk_diags_add(&d, NULL, 0, 0, "plain");
-	rk_diags_add(&d, "json", 4, 1, "invalid JSON at byte 40");
+	rk_diags_add_field(&d, "scenario", 4, 1, "is required");
 	char buf[256];
 	rk_diag_format(&d.v[0], "r.json", buf, sizeof(buf));
 	assert_string_equal(buf, "r.json: rule 'high_amount' line 2 col 7: "
@@ -34,7 +34,7 @@ static void test_format(void **st)
 	FILE *f = open_memstream(&out, &len);
 	rk_diags_print(&d, "r.json", f);
 	fclose(f);
-	assert_non_null(strstr(out, "r.json: rule 'json' line 4 col 1: invalid"));
+	assert_non_null(strstr(out, "r.json: scenario line 4 col 1: is required"));
 	free(out);
 	rk_diags_cleanup(&d);
 	assert_int_equal(d.n, 0);
