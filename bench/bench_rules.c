@@ -379,14 +379,21 @@ static double get_compile(const struct row *r)
 	return r->compile_ms;
 }
 
-static const char *verdict(double v, double target, int *missed)
+/* One line of the targets table; v < 0 means not measured. */
+static void target_row(const char *what, double v, const char *fmt,
+		       double target, int *missed)
 {
-	if (v < 0)
-		return "not measured";
-	if (v <= target)
-		return "met";
-	(*missed)++;
-	return "**MISSED**";
+	char val[64];
+
+	if (v < 0) {
+		printf("| %s | - | not measured (sizes) |\n", what);
+		return;
+	}
+	snprintf(val, sizeof(val), fmt, v);
+	if (v > target)
+		(*missed)++;
+	printf("| %s | %s | %s |\n", what, val,
+	       v <= target ? "met" : "**MISSED**");
 }
 
 int main(int argc, char **argv)
@@ -488,14 +495,12 @@ int main(int argc, char **argv)
 	double ratio = e3 > 0 && e10 > 0 ? e10 / e3 : -1;
 
 	printf("| target | measured | status |\n|---|---:|---|\n");
-	printf("| eval, 3,000 rules <= %.0f us | %.2f us | %s |\n",
-	       TARGET_EVAL_3K_NS / 1000, e3 / 1000,
-	       verdict(e3, TARGET_EVAL_3K_NS, &missed));
-	printf("| eval(10,000) / eval(3,000) <= %.1f | %.2f | %s |\n",
-	       TARGET_RATIO, ratio, verdict(ratio, TARGET_RATIO, &missed));
-	printf("| compile 10,000 rules <= %.0f ms | %.1f ms | %s |\n",
-	       TARGET_COMPILE_10K_MS, c10,
-	       verdict(c10, TARGET_COMPILE_10K_MS, &missed));
+	target_row("eval, 3,000 rules <= 10 us", e3 / 1000, "%.2f us",
+		   TARGET_EVAL_3K_NS / 1000, &missed);
+	target_row("eval(10,000) / eval(3,000) <= 2.5", ratio, "%.2f",
+		   TARGET_RATIO, &missed);
+	target_row("compile 10,000 rules <= 100 ms", c10, "%.1f ms",
+		   TARGET_COMPILE_10K_MS, &missed);
 	rc = o.check && missed ? 1 : 0;
 out_free:
 	for (int i = 0; i < o.nsizes; i++) {
