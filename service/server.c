@@ -935,14 +935,41 @@ int svc_server_start(svc_server *s, char *err, size_t errlen)
 	return 0;
 }
 
+static unsigned open_connections(svc_server *s)
+{
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(
+		s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return di ? di->num_connections : 0;
+}
+
+static void nap_ms(long ms)
+{
+	struct timespec ts = {0, ms * 1000000};
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Drain: /readyz says 503 and every answer carries Connection: close, so
+ * clients leave; requests in flight finish. Then the listening socket is
+ * closed (new connections are refused rather than accepted and cut), and
+ * the connections still open get their answers until they close or the
+ * drain time runs out. Only then does svc_server_free stop the daemon.
+ */
 int svc_server_drain(svc_server *s)
 {
 	atomic_store(&s->draining, true);
 	int64_t until = rk_now_us() + s->cfg->drain_ms * 1000;
 	int n;
-	while ((n = atomic_load(&s->inflight)) > 0 && rk_now_us() < until) {
-		struct timespec ts = { 0, 2000000 };
-		nanosleep(&ts, NULL);
+	while ((n = atomic_load(&s->inflight)) > 0 && rk_now_us() < until)
+		nap_ms(2);
+	if (s->daemon) {
+		MHD_socket ls = MHD_quiesce_daemon(s->daemon);
+		if (ls != MHD_INVALID_SOCKET)
+			close(ls);
+		while ((open_connections(s) > 0 || atomic_load(&s->inflight) > 0) &&
+		       rk_now_us() < until)
+			nap_ms(5);
+		n = atomic_load(&s->inflight);
 	}
 	return n;
 }
