@@ -313,10 +313,12 @@ static void usage(FILE *out)
 		"                   [--sizes N,N,...] [--seed N] [--check] "
 		"[--eval-only]\n"
 		"  --quick      3 runs of 0.1 s (default 7 runs of 0.5 s)\n"
-		"  --min-time   seconds per timed run; 0 = one pass (callgrind)\n"
+		"  --min-time   seconds per timed run; 0 = one pass "
+		"(callgrind)\n"
 		"  --check      exit 1 when a target is missed\n"
 		"  --eval-only  skip request parsing and response building\n"
-		"profile: valgrind --tool=callgrind --toggle-collect=rules_eval "
+		"profile: valgrind --tool=callgrind "
+		"--toggle-collect=rules_eval "
 		"bench_rules\n          --sizes 3000 --runs 1 --min-time 0 "
 		"--eval-only\n");
 }
@@ -354,7 +356,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->nsizes = 0;
 			for (const char *p = v; *p && o->nsizes < MAX_SIZES;
 			     p = *end ? end + 1 : end) {
-				o->sizes[o->nsizes++] = (int)strtol(p, &end, 10);
+				o->sizes[o->nsizes++] =
+					(int)strtol(p, &end, 10);
 				if (end == p)
 					return -1;
 			}
@@ -492,7 +495,8 @@ int main(int argc, char **argv)
 		printf("\nrequest JSON parse (cJSON_ParseWithLength, mean %.0f "
 		       "bytes): %.0f ns\n", plen, parse_ns);
 		printf("response build (rules_result_to_json + "
-		       "PrintUnformatted, 3,000 rules, %.1f reasons): %.0f ns\n",
+		       "PrintUnformatted, 3,000 rules, %.1f reasons): "
+		       "%.0f ns\n",
 		       reasons, resp_ns);
 	}
 	printf("\n");

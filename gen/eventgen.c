@@ -70,7 +70,8 @@ const char *const gen_disposable_domains[] = {"mailinator.com",
 	"burnermail.io", "mailnesia.com", "moakt.com", NULL};
 
 const char *const gen_cidr_literals[] = {"203.0.113.0/24", "198.51.100.0/24",
-	"192.0.2.0/24", "185.220.100.0/22", "45.155.205.0/24", "91.240.118.0/24",
+	"192.0.2.0/24", "185.220.100.0/22", "45.155.205.0/24",
+	"91.240.118.0/24",
 	"5.188.0.0/16", "194.26.192.0/24", "141.98.10.0/24", "80.82.77.0/24",
 	"89.248.160.0/21", "2001:db8::/32", NULL};
 
@@ -90,7 +91,8 @@ static const double card_type_w[] = {55, 38, 7};
 
 static const char *const first_names[] = {"james", "mary", "john",
 	"patricia", "robert", "jennifer", "michael", "linda", "william",
-	"elizabeth", "david", "barbara", "richard", "susan", "joseph", "jessica",
+	"elizabeth", "david", "barbara", "richard", "susan", "joseph",
+	"jessica",
 	"thomas", "sarah", "charles", "karen", "daniel", "nancy", "matthew",
 	"lisa", "anthony", "betty", "mark", "margaret", "paul", "sandra",
 	"steven", "ashley", "andrew", "emily", "kenji", "priya", "lucas",
@@ -127,7 +129,8 @@ static const char *const user_agents[] = {
 	"(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
 	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
 	"(KHTML, like Gecko) Version/17.2 Safari/605.1.15",
-	"Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+	"Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 "
+	"Firefox/121.0",
 	"python-requests/2.31.0",
 };
 
@@ -403,10 +406,12 @@ static void risky_net(uint32_t j, wbuf *w, int *plen, uint64_t *h_out)
 		w_printf(w, "2a0c:%x::", (unsigned)(h & 0xffff));
 	} else if (j % 10 == 0) {
 		*plen = 16;
-		w_printf(w, "%u.%u.0.0", o1s[h % 8], (unsigned)((h >> 8) & 255));
+		w_printf(w, "%u.%u.0.0", o1s[h % 8],
+			 (unsigned)((h >> 8) & 255));
 	} else {
 		*plen = 24;
-		w_printf(w, "%u.%u.%u.0", o1s[h % 8], (unsigned)((h >> 8) & 255),
+		w_printf(w, "%u.%u.%u.0", o1s[h % 8],
+			 (unsigned)((h >> 8) & 255),
 			 (unsigned)((h >> 16) & 255));
 	}
 }
@@ -433,10 +438,12 @@ static void risky_addr(uint32_t j, gen_rng *r, wbuf *w)
 			 (unsigned)(x & 0xffff),
 			 (unsigned)((x >> 16) & 0xffff) | 1);
 	else if (j % 10 == 0)
-		w_printf(w, "%u.%u.%u.%u", o1s[h % 8], (unsigned)((h >> 8) & 255),
-			 (unsigned)(x & 255), 1 + (unsigned)((x >> 8) % 254));
+		w_printf(w, "%u.%u.%u.%u", o1s[h % 8],
+			 (unsigned)((h >> 8) & 255), (unsigned)(x & 255),
+			 1 + (unsigned)((x >> 8) % 254));
 	else
-		w_printf(w, "%u.%u.%u.%u", o1s[h % 8], (unsigned)((h >> 8) & 255),
+		w_printf(w, "%u.%u.%u.%u", o1s[h % 8],
+			 (unsigned)((h >> 8) & 255),
 			 (unsigned)((h >> 16) & 255),
 			 1 + (unsigned)((x >> 8) % 254));
 }
@@ -560,7 +567,8 @@ static void write_user_agent(gen_rng *r, int channel, int os, wbuf *w)
 			 (int)gen_rng_below(r, 10),
 			 os == 1 ? "iOS 17.1" : "Android 14");
 	else if (channel >= 2)
-		w_printf(w, "PayGateway/2.3 (%s)", channel == 2 ? "pos" : "moto");
+		w_printf(w, "PayGateway/2.3 (%s)",
+			 channel == 2 ? "pos" : "moto");
 	else
 		w_printf(w, "%s", user_agents[os < 5 ? os : 2]);
 }
@@ -700,7 +708,8 @@ static void write_velocity(gen_rng *r, const struct drawn *d, wbuf *w)
 	static const double tw[] = {70, 15, 8, 4, 3};
 	static const int tlo[] = {0, 1, 2, 3, 5}, thi[] = {0, 1, 2, 4, 15};
 	int k = gen_rng_weighted(r, tw, 5);
-	int txn = tlo[k] + (int)gen_rng_below(r, (uint64_t)(thi[k] - tlo[k] + 1));
+	int txn = tlo[k] +
+		  (int)gen_rng_below(r, (uint64_t)(thi[k] - tlo[k] + 1));
 	double sum = 0;
 
 	for (int i = 0; i < txn + (int)gen_rng_below(r, 3); i++)
@@ -710,7 +719,8 @@ static void write_velocity(gen_rng *r, const struct drawn *d, wbuf *w)
 	int ut = gen_rng_chance(r, 0.85) ? 0 : gen_rng_chance(r, 0.65) ? 1
 		 : 2 + (int)gen_rng_below(r, 7);
 
-	w_printf(w, ",\"velocity\":{\"card_txn_1h\":%d,\"card_amount_24h\":%.2f,"
+	w_printf(w, ",\"velocity\":{\"card_txn_1h\":%d,"
+		 "\"card_amount_24h\":%.2f,"
 		 "\"ip_cards_1d\":%d,\"user_txn_10m\":%d}", txn, sum, ipc, ut);
 	RK_UNUSED(d);
 }

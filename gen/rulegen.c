@@ -130,13 +130,14 @@ static int pool(gen_rng *r, const struct ipool *p, bool strong)
 	return p->v[lo + (int)gen_rng_below(r, (uint64_t)(p->n - lo))];
 }
 
-static int count_of(const char *const *a)
+/* A uniform pick from a NULL-terminated array. */
+static const char *any_of(gen_rng *r, const char *const *a)
 {
-	int n = 0;
+	uint64_t n = 0;
 
 	while (a[n])
 		n++;
-	return n;
+	return a[gen_rng_below(r, n)];
 }
 
 /* ---- conditions ---- */
@@ -164,7 +165,8 @@ static void cond(gen_rng *r, int c, bool strong, char *b, size_t n)
 		if (!strong && k < 5)
 			snprintf(b, n, "amount < 2");
 		else if (k < 8)
-			snprintf(b, n, "amount > features.card.avg_amount_30d * %d",
+			snprintf(b, n, "amount > "
+				 "features.card.avg_amount_30d * %d",
 				 pool(r, &avg_mult, strong));
 		else
 			snprintf(b, n, "amount %s %d", k < 18 ? ">=" : ">",
@@ -192,8 +194,7 @@ static void cond(gen_rng *r, int c, bool strong, char *b, size_t n)
 			snprintf(b, n, "card.bin in @blocked_bins");
 		else if (k < 75)
 			snprintf(b, n, "starts_with(card.bin, \"%s\")",
-				 gen_bin_prefixes[gen_rng_below(r,
-					(uint64_t)count_of(gen_bin_prefixes))]);
+				 any_of(r, gen_bin_prefixes));
 		else
 			snprintf(b, n, "card.type == \"prepaid\"");
 		break;
@@ -210,7 +211,8 @@ static void cond(gen_rng *r, int c, bool strong, char *b, size_t n)
 			snprintf(b, n, "ends_with(user.email, \"%s\")",
 				 tlds[gen_rng_below(r, 3)]);
 		else
-			snprintf(b, n, "email_domain(user.email) == \"mail.ru\"");
+			snprintf(b, n, "email_domain(user.email) == "
+				 "\"mail.ru\"");
 		break;
 	case C_NET:
 		if (k < 35)
@@ -219,8 +221,7 @@ static void cond(gen_rng *r, int c, bool strong, char *b, size_t n)
 			snprintf(b, n, "ip in @blocked_ips");
 		else
 			snprintf(b, n, "in_cidr(ip, \"%s\")",
-				 gen_cidr_literals[gen_rng_below(r,
-					(uint64_t)count_of(gen_cidr_literals))]);
+				 any_of(r, gen_cidr_literals));
 		break;
 	case C_DIST:
 		snprintf(b, n, "distance_km(geo.lat, geo.lon, ip_geo.lat, "
@@ -269,14 +270,16 @@ static void cond(gen_rng *r, int c, bool strong, char *b, size_t n)
 		else if (k < 40)
 			snprintf(b, n, "not exists(device.fingerprint)");
 		else if (k < 70)
-			snprintf(b, n, "contains(lower(headers[\"user-agent\"]), "
+			snprintf(b, n, "contains(lower("
+				 "headers[\"user-agent\"]), "
 				 "\"python\")");
 		else
 			snprintf(b, n, "device.os in [\"linux\", \"unknown\"]");
 		break;
 	case C_ITEMS:
 		if (k < 40)
-			snprintf(b, n, "len(items) > %d", pool(r, &n_items, strong));
+			snprintf(b, n, "len(items) > %d",
+				 pool(r, &n_items, strong));
 		else if (k < 80)
 			snprintf(b, n, "items[0].price > %d",
 				 pool(r, &item_price, strong));

@@ -146,6 +146,12 @@ static const cJSON *path(const cJSON *o, const char *a, const char *b)
 	return b ? cJSON_GetObjectItemCaseSensitive(v, b) : v;
 }
 
+/* The index of the event's card ("card_123" is 123). */
+static unsigned card_index(const cJSON *e)
+{
+	return (unsigned)atoi(path(e, "card", "id")->valuestring + 5);
+}
+
 static void check_event(const cJSON *e)
 {
 	static const char *const strs[][2] = {{"currency", NULL},
@@ -212,8 +218,7 @@ static void test_events_valid(void **st)
 		assert_non_null(e);
 		check_event(e);
 		amounts[i] = path(e, "amount", NULL)->valuedouble;
-		unsigned card = (unsigned)atoi(path(e, "card", "id")->valuestring +
-					       5);
+		unsigned card = card_index(e);
 
 		top_cards += card < 1000;   /* the top 1% of 100,000 */
 		const char *ip = path(e, "ip", NULL)->valuestring;
@@ -259,8 +264,7 @@ static void test_event_errors(void **st)
 	for (int i = 0; i < 200; i++) {
 		char *t = gen_event_text(&r, &p);
 		cJSON *e = cJSON_Parse(t);
-		unsigned card = (unsigned)atoi(path(e, "card", "id")->valuestring +
-					       5);
+		unsigned card = card_index(e);
 
 		assert_true(card < 10);
 		cJSON_Delete(e);
@@ -469,7 +473,8 @@ static void test_ruleset_large(void **st)
 		combined += strstr(r->when, " and ") || strstr(r->when, " or ");
 		amount1000 += strstr(r->when, "amount > 1000") != NULL;
 		assert_non_null(r->reason);
-		assert_int_equal(strset_add(whens, r->when, strlen(r->when)), 0);
+		assert_int_equal(strset_add(whens, r->when, strlen(r->when)),
+				 0);
 	}
 	assert_in_range(shadow, N * 3 / 100, N * 7 / 100);      /* 5 % */
 	assert_in_range(disabled, N * 1 / 100, N * 3 / 100);    /* 2 % */
