@@ -93,6 +93,7 @@ static void frame_release(rules_frame *f)
 	rk_free(f->gerr);
 	rk_free(f->rmatch);
 	rk_free(f->rerr);
+	rk_free(f->rcand);
 	fn_regex_scratch_free(f->rx);
 	arena_cleanup(&f->scratch);
 	memset(f, 0, sizeof(*f));  /* a second release is harmless */
@@ -129,7 +130,8 @@ rules_frame *rules_frame_new(const rules_set *s)
 	    !(f->gtrue = rk_calloc(BITWORDS(s->ngroups + 1), 8)) ||
 	    !(f->gerr = rk_calloc(BITWORDS(s->ngroups + 1), 8)) ||
 	    !(f->rmatch = rk_calloc(BITWORDS(nr), 8)) ||
-	    !(f->rerr = rk_calloc(BITWORDS(nr), 8))) {
+	    !(f->rerr = rk_calloc(BITWORDS(nr), 8)) ||
+	    !(f->rcand = rk_calloc(BITWORDS(nr), 8))) {
 		frame_release(f);
 		rk_free(f);
 		return NULL;
@@ -651,24 +653,22 @@ int rules_eval(const rules_set *s, rules_frame *f, const rules_input *in,
 	size_t rw = BITWORDS(s->nrules);
 	memset(f->rmatch, 0, rw * sizeof(uint64_t));
 	memset(f->rerr, 0, rw * sizeof(uint64_t));
-	/* Rules of groups whose guard is true are evaluated; a guard error
-	 * spoils every rule of its group. */
+	/* A rule is evaluated, once, when one of its entry guards is true,
+	 * not a boolean, or raised an error (index.c): evaluation itself
+	 * then decides the match and the error exactly. */
+	memset(f->rcand, 0, rw * sizeof(uint64_t));
 	for (uint32_t w = 0; w < BITWORDS(s->ngroups); w++) {
-		uint64_t t = f->gtrue[w], e = f->gerr[w];
-		while (e) {
-			const ggroup *g = &s->groups[w * 64 + (uint32_t)__builtin_ctzll(e)];
-			e &= e - 1;
-			for (uint32_t k = 0; k < g->n; k++)
-				setbit(f->rerr, s->grules[g->first + k]);
-		}
+		uint64_t t = f->gtrue[w] | f->gerr[w];
 		while (t) {
 			const ggroup *g = &s->groups[w * 64 + (uint32_t)__builtin_ctzll(t)];
 			t &= t - 1;
 			for (uint32_t k = 0; k < g->n; k++) {
 				uint32_t r = s->grules[g->first + k];
-				uint32_t root = s->rules[r].root;
+				if (testbit(f->rcand, r))
+					continue;
+				setbit(f->rcand, r);
 				f->err = false;
-				rv v = eval_node(f, root);
+				rv v = eval_node(f, s->rules[r].root);
 				if (f->err)
 					setbit(f->rerr, r);
 				else if (v.t == RV_BOOL && v.b)

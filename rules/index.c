@@ -29,12 +29,6 @@ typedef struct gkey {
 	rv k;
 } gkey;
 
-static uint32_t guard_of(const rules_set *s, uint32_t root)
-{
-	while (s->nodes[root].op == OP_AND)
-		root = s->nodes[root].a;
-	return root;
-}
 
 static int th_of(int op)
 {
@@ -207,33 +201,80 @@ static int add_family(rules_set *s, const gkey *g, uint32_t n)
 	return fm->kind == FAM_EQ ? build_eq(fm, g, n) : build_thresh(fm, g, n);
 }
 
-/* Groups rules by guard (a map from guard node to group via a scratch
- * array indexed by node id), then families over the groups. */
+#define MAX_GUARDS 16
+
+/*
+ * The entry guards of an expression: for `a and b` those of a; for
+ * `a or b` those of a and of b; else the expression itself. If every
+ * entry guard is false or null without an error, the expression is
+ * false or null without an error (left-to-right short-circuit), so a
+ * rule needs evaluating only when one of its guards is true, not a
+ * boolean, or raised an error. Returns the count, or 0 when there are
+ * more than MAX_GUARDS (the caller then uses the root).
+ */
+static int entry_guards(const rules_set *s, uint32_t id, uint32_t *out, int n)
+{
+	const node *e = &s->nodes[id];
+	if (e->op == OP_AND)
+		return entry_guards(s, e->a, out, n);
+	if (e->op == OP_OR) {
+		int k = entry_guards(s, e->a, out, n);
+		return k ? entry_guards(s, e->b, out, k) : 0;
+	}
+	for (int i = 0; i < n; i++)
+		if (out[i] == id)
+			return n;
+	if (n == MAX_GUARDS)
+		return 0;
+	out[n] = id;
+	return n + 1;
+}
+
+static int guards_of(const rules_set *s, uint32_t root, uint32_t *out)
+{
+	int n = entry_guards(s, root, out, 0);
+	if (!n) {
+		out[0] = root;
+		n = 1;
+	}
+	return n;
+}
+
+/* Groups rules by entry guard (a map from guard node to group via a
+ * scratch array indexed by node id); a rule joins one group per guard.
+ * Then families over the groups. */
 int index_build(rules_set *s)
 {
 	int rc = RK_ENOMEM;
 	uint32_t *gid = rk_malloc((size_t)(s->nnodes + 1) * sizeof(uint32_t));
-	uint32_t *count = NULL;
+	uint32_t *count = NULL, gv[MAX_GUARDS];
 	gkey *keys = NULL;
 	if (!gid)
 		return RK_ENOMEM;
 	for (uint32_t i = 0; i < s->nnodes; i++)
 		gid[i] = NONE;
-	s->groups = rk_calloc((size_t)s->nrules + 1, sizeof(ggroup));
-	s->grules = rk_malloc(((size_t)s->nrules + 1) * sizeof(uint32_t));
-	count = rk_calloc((size_t)s->nrules + 1, sizeof(uint32_t));
-	if (!s->groups || !s->grules || !count)
+	s->groups = rk_calloc((size_t)s->nnodes + 1, sizeof(ggroup));
+	count = rk_calloc((size_t)s->nnodes + 1, sizeof(uint32_t));
+	if (!s->groups || !count)
 		goto out;
+	size_t members = 0;
 	for (int r = 0; r < s->nrules; r++) {
 		if (s->rules[r].root == NONE)
 			continue;
-		uint32_t g = guard_of(s, s->rules[r].root);
-		if (gid[g] == NONE) {
-			gid[g] = s->ngroups;
-			s->groups[s->ngroups++].guard = g;
+		int n = guards_of(s, s->rules[r].root, gv);
+		for (int i = 0; i < n; i++) {
+			uint32_t g = gv[i];
+			if (gid[g] == NONE) {
+				gid[g] = s->ngroups;
+				s->groups[s->ngroups++].guard = g;
+			}
+			count[gid[g]]++;
+			members++;
 		}
-		count[gid[g]]++;
 	}
+	s->grules = rk_malloc((members + 1) * sizeof(uint32_t));
+	if (!s->grules)
+		goto out;
 	uint32_t at = 0;
 	for (uint32_t g = 0; g < s->ngroups; g++) {
 		s->groups[g].first = at;
@@ -242,8 +283,11 @@ int index_build(rules_set *s)
 	for (int r = 0; r < s->nrules; r++) {
 		if (s->rules[r].root == NONE)
 			continue;
-		ggroup *gr = &s->groups[gid[guard_of(s, s->rules[r].root)]];
-		s->grules[gr->first + gr->n++] = (uint32_t)r;
+		int n = guards_of(s, s->rules[r].root, gv);
+		for (int i = 0; i < n; i++) {
+			ggroup *gr = &s->groups[gid[gv[i]]];
+			s->grules[gr->first + gr->n++] = (uint32_t)r;
+		}
 	}
 	keys = rk_malloc(((size_t)s->ngroups + 1) * sizeof(gkey));
 	s->fams = rk_calloc((size_t)s->ngroups / 2 + 1, sizeof(family));

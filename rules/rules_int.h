@@ -163,8 +163,9 @@ typedef struct node {
 	} x;
 } node;
 
-/* Rules that share their first conjunct (their guard) form a group: the
- * guard is evaluated once and, when it is not true, none of them is. */
+/* Rules that share an entry guard (first conjunct; each disjunct's for
+ * `or`) form a group: the guard is evaluated once and, when it is false,
+ * the group's rules need not be (a rule may be in several groups). */
 typedef struct ggroup {
 	uint32_t guard;        /* node id of the first conjunct */
 	uint32_t first, n;     /* rule indices in s->grules[first..first+n) */
@@ -265,6 +266,7 @@ struct rules_frame {
 	bool ip_ok;
 	fn_ip ip;                 /* ... and what it parsed to */
 	uint64_t *rmatch, *rerr;  /* per rule: matched / raised an error */
+	uint64_t *rcand;          /* per rule: evaluated this event */
 };
 
 #define BITWORDS(n) (((size_t)(n) + 63) / 64)

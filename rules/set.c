@@ -164,7 +164,9 @@ size_t rules_set_footprint(const rules_set *s)
 		t += (size_t)s->ntrie[r] * sizeof(ptrie);
 	for (int i = 0; i < s->nsets; i++)
 		t += strset_footprint(s->sets[i]);
-	t += s->ngroups * sizeof(ggroup) + (size_t)s->nrules * sizeof(uint32_t);
+	t += s->ngroups * sizeof(ggroup);
+	for (uint32_t g = 0; g < s->ngroups; g++)
+		t += s->groups[g].n * sizeof(uint32_t);
 	for (uint32_t i = 0; i < s->nfams; i++) {
 		const family *fm = &s->fams[i];
 		t += sizeof(*fm) + fm->ngroups * sizeof(uint32_t) +

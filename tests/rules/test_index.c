@@ -21,6 +21,8 @@ static const char *const shapes[] = {
 	"a >= %d or b == \"v2\"", "b > %d", "not (a > %d)",
 	"a == %d and a > 1 and a < 8", "c == %d", "c > %d",
 	"b and a > %d", "a", "b", "not b and a < %d", "b or a > %d",
+	"a > %d or b == \"v1\"", "(a < %d or c == 3) and b == \"v2\"",
+	"a == %d or (b > 2 and c == 3) or s > 1", "(a or b) and a > %d",
 };
 
 static const char *const values[] = {
@@ -31,7 +33,7 @@ static const char *const values[] = {
 static void test_differential(void **st)
 {
 	srand(42);
-	for (int round = 0; round < 40; round++) {
+	for (int round = 0; round < 80; round++) {
 		int n = 20 + rand() % 60;
 		char **w = calloc((size_t)n, sizeof(char *));
 		for (int i = 0; i < n; i++) {
