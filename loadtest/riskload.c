@@ -7,7 +7,7 @@
  * the sender (coordinated omission). Closed loop (-r 0): each connection
  * sends again as soon as it has an answer. Latencies go to a log-linear
  * histogram (common/hist.h, < 1 % error). Events come from an NDJSON
- * file or the payment generator (gen/workload.h).
+ * file or the payment generator (gen/gen.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,7 +30,7 @@
 
 #include "../common/hist.h"
 #include "../common/rk.h"
-#include "../gen/workload.h"
+#include "../gen/gen.h"
 
 #define MAX_SLO 8
 #define INBUF (256 * 1024)
@@ -192,13 +192,20 @@ static bool load_events(void)
 	if (!body)
 		return false;
 	if (!o.file) {
-		gen_seed(42);
-		char ev[2048];
+		gen_rng r;
+		gen_params p;
+		gen_rng_seed(&r, 42);
+		gen_params_default(&p);
+		if (gen_params_prepare(&p)) {
+			rk_free(body);
+			return false;
+		}
 		for (int i = 0; i < 10000; i++) {
-			int n = snprintf(body, 1 << 20, "{\"scenario\": \"%s\", \"event\": %s}",
-					 scn, gen_event(ev, sizeof(ev)));
-			if (!add_request(body, (size_t)n))
+			int n = gen_envelope_json(&r, &p, scn, 0, body, 1 << 20);
+			if (n < 0 || !add_request(body, (size_t)n)) {
+				rk_free(body);
 				return false;
+			}
 		}
 		rk_free(body);
 		return true;
@@ -578,7 +585,7 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "--print-rules") && v) {
 			/* The generated rule set `make loadtest` imports. */
-			char *txt = gen_ruleset(atoi(v), 0x5eed);
+			char *txt = gen_ruleset_json(atoi(v), 0x5eed);
 			if (!txt)
 				return 1;
 			puts(txt);
