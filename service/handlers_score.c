@@ -297,21 +297,28 @@ static int score_one(svc_req *r, svc_worker *w, svc_scn *sc,
 	return svc_record_decision(w->srv, sc, res, rid, event, in->degraded);
 }
 
+/* The start of score and batch work: the deadline, then the served
+ * scenario. NULL after answering 504 or 404. */
+static svc_scn *scenario_for(svc_req *r, svc_worker *w)
+{
+	if (svc_req_expired(r)) {
+		reply_expired(r, "while queued");
+		return NULL;
+	}
+	const char *name = field(r, "scenario")->valuestring;
+	svc_scn *sc = svc_snapshot_find(worker_snapshot(w), name);
+	if (!sc)
+		svc_reply_error(r, 404, "unknown_scenario",
+				"no active rule set for scenario '%s'", name);
+	return sc;
+}
+
 static void work_score(svc_req *r, svc_worker *w, int64_t queued_us)
 {
 	RK_UNUSED(queued_us);
-	if (svc_req_expired(r)) {
-		reply_expired(r, "while queued");
+	svc_scn *sc = scenario_for(r, w);
+	if (!sc)
 		return;
-	}
-	svc_snapshot *snap = worker_snapshot(w);
-	const char *name = field(r, "scenario")->valuestring;
-	svc_scn *sc = svc_snapshot_find(snap, name);
-	if (!sc) {
-		svc_reply_error(r, 404, "unknown_scenario",
-				"no active rule set for scenario '%s'", name);
-		return;
-	}
 	rules_frame *f = worker_frame(w, sc);
 	if (!f) {
 		svc_reply_error(r, 500, "internal", "out of memory");
@@ -371,18 +378,9 @@ static cJSON *error_object(const char *code, const char *msg)
 static void work_batch(svc_req *r, svc_worker *w, int64_t queued_us)
 {
 	RK_UNUSED(queued_us);
-	if (svc_req_expired(r)) {
-		reply_expired(r, "while queued");
+	svc_scn *sc = scenario_for(r, w);
+	if (!sc)
 		return;
-	}
-	svc_snapshot *snap = worker_snapshot(w);
-	const char *name = field(r, "scenario")->valuestring;
-	svc_scn *sc = svc_snapshot_find(snap, name);
-	if (!sc) {
-		svc_reply_error(r, 404, "unknown_scenario",
-				"no active rule set for scenario '%s'", name);
-		return;
-	}
 	rules_frame *f = worker_frame(w, sc);
 	cJSON *o = cJSON_CreateObject();
 	cJSON *arr = o ? cJSON_CreateArray() : NULL;
