@@ -4,6 +4,8 @@
  */
 #include "rk.h"
 
+#include "arena.h"
+
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,14 +96,27 @@ void rk_free(void *p)
 	free(p);
 }
 
+static _Thread_local arena *cjson_arena;
+
+void rk_cjson_arena(arena *a)
+{
+	cjson_arena = a;
+}
+
 static void *cjson_malloc(size_t n)
 {
-	return rk_malloc(n);
+	return cjson_arena ? arena_alloc(cjson_arena, n) : rk_malloc(n);
+}
+
+static void cjson_free(void *p)
+{
+	if (!cjson_arena)
+		rk_free(p);
 }
 
 void rk_cjson_hooks(void)
 {
-	cJSON_Hooks h = {cjson_malloc, rk_free};
+	cJSON_Hooks h = {cjson_malloc, cjson_free};
 	cJSON_InitHooks(&h);
 }
 

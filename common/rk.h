@@ -49,6 +49,16 @@ long rk_alloc_fail_after(long n);
 /* Install rk_malloc/rk_free as cJSON's hooks (call once at start). */
 void rk_cjson_hooks(void);
 
+struct arena;
+/*
+ * Until called again with NULL, cJSON allocations on this thread come
+ * from a (common/arena.h) and cJSON frees on this thread do nothing. For
+ * parsing a request body into its request's arena: the tree is then
+ * released with the arena, never with cJSON_Delete, and must not be
+ * modified. Set it only around the parse call.
+ */
+void rk_cjson_arena(struct arena *a);
+
 /* Monotonic clock in microseconds / nanoseconds. */
 int64_t rk_now_us(void);
 int64_t rk_now_ns(void);

@@ -14,6 +14,8 @@
 
 #include "../common/rk.h"
 #include "../store/store.h"
+#include "../common/jw.h"
+#include "score.h"
 #include "server.h"
 
 #define BATCH_MAX 1000
@@ -137,16 +139,6 @@ static int check_object(svc_req *r, const char *name, bool required)
 
 /* ---- the pipeline (workers) ---- */
 
-/* What the fetch stage found for one event. */
-typedef struct inputs {
-	const cJSON *features;   /* {"group": {"field": v}} or NULL */
-	const cJSON *velocity;   /* {"name": n} or NULL */
-	const char *source;      /* tier the values came from (explain) */
-	bool degraded;
-	const char *degraded_reasons[3];
-	int ndegraded;
-} inputs;
-
 /*
  * The feature-fetch stage. riskd runs on the embedded default here: no
  * Redis tier and no in-process velocity yet, so every feature and
@@ -156,114 +148,13 @@ typedef struct inputs {
  * fills `in` here without touching the rest of the pipeline.
  */
 static void fetch_stage(svc_req *r, svc_scn *sc, const cJSON *event,
-			inputs *in)
+			svc_inputs *in)
 {
 	RK_UNUSED(r);
 	RK_UNUSED(sc);
 	RK_UNUSED(event);
 	memset(in, 0, sizeof(*in));
 	in->source = "none";
-}
-
-static void add_inputs(cJSON *o, const rules_set *set, int rule,
-		       const inputs *in)
-{
-	const rules_def *def = rules_set_def(set);
-	const int *slots;
-	int nf = rules_rule_features(set, rule, &slots);
-	int nv;
-	const int *vslots;
-	nv = rules_rule_velocity(set, rule, &vslots);
-	if (!nf && !nv)
-		return;
-	cJSON *arr = cJSON_AddArrayToObject(o, "inputs");
-	for (int i = 0; arr && i < nf; i++) {
-		const rules_need *n = rules_set_feature_slot(set, slots[i]);
-		if (!n)
-			continue;
-		cJSON *x = cJSON_CreateObject();
-		if (!x)
-			return;
-		char path[256];
-		snprintf(path, sizeof(path), "features.%s.%s", n->group,
-			 n->field);
-		cJSON_AddStringToObject(x, "path", path);
-		const cJSON *g = in->features ?
-			cJSON_GetObjectItemCaseSensitive(in->features,
-							 n->group) : NULL;
-		const cJSON *v = g ? cJSON_GetObjectItemCaseSensitive(
-					     g, n->field) : NULL;
-		cJSON_AddItemToObject(x, "value", v ? cJSON_Duplicate(v, 1) :
-						  cJSON_CreateNull());
-		cJSON_AddStringToObject(x, "source", v ? in->source : "none");
-		cJSON_AddNullToObject(x, "age_ms");
-		cJSON_AddItemToArray(arr, x);
-	}
-	for (int i = 0; arr && i < nv; i++) {
-		int d = rules_set_velocity_slot_def(set, vslots[i]);
-		if (d < 0 || d >= def->nvelocity)
-			continue;
-		cJSON *x = cJSON_CreateObject();
-		if (!x)
-			return;
-		const char *name = def->velocity[d].name;
-		char path[256];
-		snprintf(path, sizeof(path), "velocity.%s", name);
-		cJSON_AddStringToObject(x, "path", path);
-		const cJSON *v = in->velocity ?
-			cJSON_GetObjectItemCaseSensitive(in->velocity, name) :
-			NULL;
-		cJSON_AddItemToObject(x, "value", v ? cJSON_Duplicate(v, 1) :
-						  cJSON_CreateNull());
-		cJSON_AddStringToObject(x, "source", v ? in->source : "none");
-		cJSON_AddNullToObject(x, "age_ms");
-		cJSON_AddItemToArray(arr, x);
-	}
-}
-
-static void add_explain(cJSON *o, const rules_set *set,
-			const rules_result *res, const inputs *in)
-{
-	const rules_def *def = rules_set_def(set);
-	cJSON *arr = cJSON_AddArrayToObject(o, "explain");
-	for (int i = 0; arr && i < res->ntrace; i++) {
-		const rules_rule_trace *t = &res->trace[i];
-		const rules_rule_def *rd = &def->rules[t->rule];
-		cJSON *x = cJSON_CreateObject();
-		if (!x)
-			return;
-		cJSON_AddStringToObject(x, "rule", rd->id);
-		cJSON_AddStringToObject(x, "mode", rules_mode_name(rd->mode));
-		cJSON_AddBoolToObject(x, "matched", t->matched);
-		if (t->error)
-			cJSON_AddStringToObject(x, "error",
-						"runtime type error (the rule "
-						"does not match)");
-		else
-			cJSON_AddNullToObject(x, "error");
-		add_inputs(x, set, t->rule, in);
-		cJSON_AddItemToArray(arr, x);
-	}
-}
-
-/* The decision fields of one result into o (SPEC §6). */
-static int result_fields(svc_req *r, const rules_set *set,
-			 const rules_result *res, const inputs *in, cJSON *o)
-{
-	if (rules_result_to_json(set, res, o) ||
-	    !cJSON_AddBoolToObject(o, "degraded", in->degraded))
-		return RK_ENOMEM;
-	if (in->degraded) {
-		cJSON *d = cJSON_AddArrayToObject(o, "degraded_reasons");
-		for (int i = 0; d && i < in->ndegraded; i++)
-			cJSON_AddItemToArray(d, cJSON_CreateString(
-					     in->degraded_reasons[i]));
-	}
-	if (!cJSON_AddNullToObject(o, "region"))
-		return RK_ENOMEM;
-	if (r->explain)
-		add_explain(o, set, res, in);
-	return 0;
 }
 
 static void reply_expired(svc_req *r, const char *where)
@@ -280,7 +171,7 @@ static void reply_expired(svc_req *r, const char *where)
  */
 static int score_one(svc_req *r, svc_worker *w, svc_scn *sc,
 		     rules_frame *f, const cJSON *event, const char *rid,
-		     bool record, inputs *in, rules_result *res)
+		     bool record, svc_inputs *in, rules_result *res)
 {
 	fetch_stage(r, sc, event, in);
 	if (svc_req_expired(r))
@@ -324,7 +215,7 @@ static void work_score(svc_req *r, svc_worker *w, int64_t queued_us)
 		svc_reply_error(r, 500, "internal", "out of memory");
 		return;
 	}
-	inputs in;
+	svc_inputs in;
 	rules_result res;
 	int rc = score_one(r, w, sc, f, field(r, "event"), r->request_id,
 			   true, &in, &res);
@@ -339,20 +230,20 @@ static void work_score(svc_req *r, svc_worker *w, int64_t queued_us)
 		r->retry_after = 1;
 		return;
 	}
-	cJSON *o = cJSON_CreateObject();
-	if (!o || rc ||
-	    !cJSON_AddStringToObject(o, "request_id", r->request_id) ||
-	    !cJSON_AddStringToObject(o, "scenario", sc->name) ||
-	    !cJSON_AddNumberToObject(o, "version", (double)sc->version) ||
-	    result_fields(r, sc->set, &res, &in, o) ||
-	    !cJSON_AddNumberToObject(o, "elapsed_us",
-				     (double)(rk_now_us() - r->start_us))) {
-		cJSON_Delete(o);
-		svc_reply_error(r, 500, "internal", "%s",
-				rc ? rk_strerror(rc) : "out of memory");
+	if (rc) {
+		svc_reply_error(r, 500, "internal", "%s", rk_strerror(rc));
 		return;
 	}
-	svc_reply_json(r, 200, o);
+	jw o;
+	jw_init(&o, 512);
+	jw_obj_begin(&o);
+	jw_kstr(&o, "request_id", r->request_id);
+	jw_kstr(&o, "scenario", sc->name);
+	jw_kint(&o, "version", sc->version);
+	svc_write_result(&o, sc->set, &res, &in, NULL, r->explain);
+	jw_kint(&o, "elapsed_us", rk_now_us() - r->start_us);
+	jw_obj_end(&o);
+	svc_reply_jw(r, 200, &o);
 }
 
 void svc_h_score(svc_req *r)
@@ -364,15 +255,15 @@ void svc_h_score(svc_req *r)
 
 /* ---- batch ---- */
 
-static cJSON *error_object(const char *code, const char *msg)
+static void error_item(jw *o, const char *code, const char *msg)
 {
-	cJSON *o = cJSON_CreateObject();
-	cJSON *e = o ? cJSON_AddObjectToObject(o, "error") : NULL;
-	if (e) {
-		cJSON_AddStringToObject(e, "code", code);
-		cJSON_AddStringToObject(e, "message", msg);
-	}
-	return o;
+	jw_obj_begin(o);
+	jw_key(o, "error");
+	jw_obj_begin(o);
+	jw_kstr(o, "code", code);
+	jw_kstr(o, "message", msg);
+	jw_obj_end(o);
+	jw_obj_end(o);
 }
 
 static void work_batch(svc_req *r, svc_worker *w, int64_t queued_us)
@@ -382,24 +273,25 @@ static void work_batch(svc_req *r, svc_worker *w, int64_t queued_us)
 	if (!sc)
 		return;
 	rules_frame *f = worker_frame(w, sc);
-	cJSON *o = cJSON_CreateObject();
-	cJSON *arr = o ? cJSON_CreateArray() : NULL;
-	if (!f || !arr) {
-		cJSON_Delete(o);
+	if (!f) {
 		svc_reply_error(r, 500, "internal", "out of memory");
 		return;
 	}
-	cJSON_AddStringToObject(o, "request_id", r->request_id);
-	cJSON_AddStringToObject(o, "scenario", sc->name);
-	cJSON_AddNumberToObject(o, "version", (double)sc->version);
+	jw o;
+	jw_init(&o, 4096);
+	jw_obj_begin(&o);
+	jw_kstr(&o, "request_id", r->request_id);
+	jw_kstr(&o, "scenario", sc->name);
+	jw_kint(&o, "version", sc->version);
+	jw_key(&o, "results");
+	jw_arr_begin(&o);
 	int i = 0;
 	bool expired = false;
 	const cJSON *ev;
 	cJSON_ArrayForEach(ev, field(r, "events")) {
-		cJSON *x;
 		char rid[SVC_REQUEST_ID_MAX + 16];
 		snprintf(rid, sizeof(rid), "%s.%d", r->request_id, i++);
-		inputs in;
+		svc_inputs in;
 		rules_result res;
 		int rc = 0;
 		if (!expired && svc_req_expired(r)) {
@@ -413,36 +305,28 @@ static void work_batch(svc_req *r, svc_worker *w, int64_t queued_us)
 		else
 			rc = score_one(r, w, sc, f, ev, rid, true, &in, &res);
 		if (rc == RK_ETIMEOUT) {
-			x = error_object("deadline_exceeded",
-					 "deadline passed before this event");
+			error_item(&o, "deadline_exceeded",
+				   "deadline passed before this event");
 		} else if (rc == RK_EINVAL) {
-			x = error_object("bad_request",
-					 "the event is not a JSON object");
+			error_item(&o, "bad_request",
+				   "the event is not a JSON object");
 		} else if (rc == RK_ELIMIT) {
 			svc_note_shed(r, "decision_log");
-			x = error_object("overloaded",
-					 "decision log is behind; retry later");
+			error_item(&o, "overloaded",
+				   "decision log is behind; retry later");
 		} else if (rc) {
-			x = error_object("internal", rk_strerror(rc));
+			error_item(&o, "internal", rk_strerror(rc));
 		} else {
-			x = cJSON_CreateObject();
-			if (x && result_fields(r, sc->set, &res, &in, x)) {
-				cJSON_Delete(x);
-				x = NULL;
-			}
+			jw_obj_begin(&o);
+			svc_write_result(&o, sc->set, &res, &in, NULL,
+					 r->explain);
+			jw_obj_end(&o);
 		}
-		if (!x) {
-			cJSON_Delete(arr);
-			cJSON_Delete(o);
-			svc_reply_error(r, 500, "internal", "out of memory");
-			return;
-		}
-		cJSON_AddItemToArray(arr, x);
 	}
-	cJSON_AddItemToObject(o, "results", arr);
-	cJSON_AddNumberToObject(o, "elapsed_us",
-				(double)(rk_now_us() - r->start_us));
-	svc_reply_json(r, 200, o);
+	jw_arr_end(&o);
+	jw_kint(&o, "elapsed_us", rk_now_us() - r->start_us);
+	jw_obj_end(&o);
+	svc_reply_jw(r, 200, &o);
 }
 
 void svc_h_batch(svc_req *r)
@@ -526,17 +410,25 @@ static int simulate_set(svc_req *r, svc_worker *w, svc_snapshot *snap,
 	if (def)
 		*set = rules_compile(def, snap->lists, &d);
 	if (!*set) {
-		cJSON *o = error_object("bad_request",
-					"the rule set does not compile");
-		cJSON *e = o ? cJSON_GetObjectItem(o, "error") : NULL;
-		cJSON *errs = e ? cJSON_AddArrayToObject(e, "details") : NULL;
-		for (int i = 0; errs && i < d.n && i < 50; i++) {
+		jw o;
+		jw_init(&o, 1024);
+		jw_obj_begin(&o);
+		jw_key(&o, "error");
+		jw_obj_begin(&o);
+		jw_kstr(&o, "code", "bad_request");
+		jw_kstr(&o, "message", "the rule set does not compile");
+		jw_key(&o, "details");
+		jw_arr_begin(&o);
+		for (int i = 0; i < d.n && i < 50; i++) {
 			char buf[512];
 			rk_diag_format(&d.v[i], NULL, buf, sizeof(buf));
-			cJSON_AddItemToArray(errs, cJSON_CreateString(buf));
+			jw_str(&o, buf);
 		}
+		jw_arr_end(&o);
+		jw_obj_end(&o);
+		jw_obj_end(&o);
 		r->err_code = "bad_request";
-		svc_reply_json(r, 400, o);
+		svc_reply_jw(r, 400, &o);
 		goto out;
 	}
 	rules_set_set_version(*set, version);
@@ -572,8 +464,7 @@ static void work_simulate(svc_req *r, svc_worker *w, int64_t queued_us)
 		return;
 	}
 	rules_frame *f = rules_frame_new(set);
-	cJSON *o = cJSON_CreateObject();
-	inputs in = { .source = "envelope" };
+	svc_inputs in = { .source = "envelope" };
 	in.features = field(r, "features");
 	in.velocity = field(r, "velocity");
 	if (cJSON_IsNull(in.features))
@@ -584,7 +475,7 @@ static void work_simulate(svc_req *r, svc_worker *w, int64_t queued_us)
 	rules_input ri = { .event = field(r, "event"),
 			   .features = in.features, .velocity = in.velocity,
 			   .explain = r->explain };
-	if (!f || !o) {
+	if (!f) {
 		svc_reply_error(r, 500, "internal", "out of memory");
 		goto out;
 	}
@@ -592,25 +483,26 @@ static void work_simulate(svc_req *r, svc_worker *w, int64_t queued_us)
 		reply_expired(r, "before evaluation");
 		goto out;
 	}
-	if ((rc = rules_eval(set, f, &ri, &res)) ||
-	    !cJSON_AddStringToObject(o, "request_id", r->request_id) ||
-	    !cJSON_AddStringToObject(o, "scenario", scenario) ||
-	    !cJSON_AddNumberToObject(o, "version",
-				     (double)rules_set_version(set)) ||
-	    result_fields(r, set, &res, &in, o) ||
-	    !cJSON_AddBoolToObject(o, "simulated", true) ||
-	    !cJSON_AddNumberToObject(o, "elapsed_us",
-				     (double)(rk_now_us() - r->start_us))) {
-		svc_reply_error(r, 500, "internal", "%s",
-				rc ? rk_strerror(rc) : "out of memory");
+	if ((rc = rules_eval(set, f, &ri, &res))) {
+		svc_reply_error(r, 500, "internal", "%s", rk_strerror(rc));
 		goto out;
 	}
-	if (!rules_set_version(set))
-		cJSON_ReplaceItemInObject(o, "version", cJSON_CreateNull());
-	svc_reply_json(r, 200, o);
-	o = NULL;
+	jw o;
+	jw_init(&o, 1024);
+	jw_obj_begin(&o);
+	jw_kstr(&o, "request_id", r->request_id);
+	jw_kstr(&o, "scenario", scenario);
+	jw_key(&o, "version");
+	if (rules_set_version(set))
+		jw_int(&o, rules_set_version(set));
+	else
+		jw_null(&o);
+	svc_write_result(&o, set, &res, &in, NULL, r->explain);
+	jw_kbool(&o, "simulated", true);
+	jw_kint(&o, "elapsed_us", rk_now_us() - r->start_us);
+	jw_obj_end(&o);
+	svc_reply_jw(r, 200, &o);
 out:
-	cJSON_Delete(o);
 	rules_frame_free(f);
 	rules_set_free(set);
 	rk_free(scenario);

@@ -24,6 +24,8 @@
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 
+#include "../common/arena.h"
+#include "../common/jw.h"
 #include "../common/rk.h"
 #include "auth.h"
 #include "declog.h"
@@ -344,6 +346,13 @@ void svc_reply_json(svc_req *r, int status, cJSON *body)
 		       text ? strlen(text) : 0);
 }
 
+void svc_reply_jw(svc_req *r, int status, jw *body)
+{
+	size_t len;
+	char *text = jw_finish(body, &len);
+	svc_reply_text(r, status, "application/json", text, len);
+}
+
 void svc_reply_error(svc_req *r, int status, const char *code,
 		     const char *fmt, ...)
 {
@@ -353,14 +362,16 @@ void svc_reply_error(svc_req *r, int status, const char *code,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	r->err_code = code;
-	cJSON *o = cJSON_CreateObject();
-	cJSON *e = o ? cJSON_AddObjectToObject(o, "error") : NULL;
-	if (!e || !cJSON_AddStringToObject(e, "code", code) ||
-	    !cJSON_AddStringToObject(e, "message", msg)) {
-		cJSON_Delete(o);
-		o = NULL;
-	}
-	svc_reply_json(r, status, o);
+	jw o;
+	jw_init(&o, 128 + strlen(msg));
+	jw_obj_begin(&o);
+	jw_key(&o, "error");
+	jw_obj_begin(&o);
+	jw_kstr(&o, "code", code);
+	jw_kstr(&o, "message", msg);
+	jw_obj_end(&o);
+	jw_obj_end(&o);
+	svc_reply_jw(r, status, &o);
 }
 
 static void reply_overloaded(svc_req *r, const char *why)
@@ -673,6 +684,7 @@ static svc_req *req_new(svc_server *s, struct MHD_Connection *conn,
 	r->srv = s;
 	r->conn = conn;
 	r->start_us = rk_now_us();
+	arena_init(&r->mem, 8192);
 	r->state = SVC_REQ_READING;
 	r->route = "other";
 	snprintf(r->method, sizeof(r->method), "%s", method);
@@ -689,7 +701,7 @@ static svc_req *req_new(svc_server *s, struct MHD_Connection *conn,
 
 static void req_free(svc_req *r)
 {
-	cJSON_Delete(r->json);
+	arena_cleanup(&r->mem);   /* holds r->json */
 	rk_free(r->body);
 	rk_free(r->resp);
 	rk_free(r);
@@ -734,7 +746,9 @@ static int parse_body(svc_req *r)
 		return RK_EINVAL;
 	}
 	const char *end = NULL;
+	rk_cjson_arena(&r->mem);
 	r->json = cJSON_ParseWithLengthOpts(r->body, r->len, &end, false);
+	rk_cjson_arena(NULL);
 	if (!r->json) {
 		size_t off = end && end >= r->body ?
 				     (size_t)(end - r->body) : 0;

@@ -15,11 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/arena.h"
 #include "config.h"
 #include "engine.h"
 #include "pool.h"
 
 struct cJSON;
+struct jw;
 struct MHD_Daemon;
 struct MHD_Connection;
 
@@ -77,7 +79,9 @@ struct svc_req {
 	bool oom;                     /* the body could not be stored */
 	bool route_body;              /* the route expects a JSON body */
 	bool suspended;               /* HTTP thread: handed to another */
-	struct cJSON *json;           /* parsed body (body endpoints) */
+	struct cJSON *json;           /* parsed body (body endpoints), in
+				       * mem: read-only, never deleted */
+	arena mem;                    /* request-scoped memory, freed once */
 
 	/* the reply */
 	int status;
@@ -110,6 +114,8 @@ void svc_server_free(svc_server *s);
 
 /* Replies with JSON (takes ownership of body). */
 void svc_reply_json(svc_req *r, int status, struct cJSON *body);
+/* Replies with the JSON written into body (finishes and resets it). */
+void svc_reply_jw(svc_req *r, int status, struct jw *body);
 /* Replies with text (takes ownership of text, an rk_malloc block). */
 void svc_reply_text(svc_req *r, int status, const char *ctype, char *text,
 		    size_t len);

@@ -8,6 +8,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
+
+#include "common/arena.h"
 #include "common/rk.h"
 
 static void test_strerror(void **st)
@@ -45,12 +48,46 @@ static void test_clock(void **st)
 	assert_true(rk_now_us() > 0);
 }
 
+/* A tree parsed into an arena lives in the arena: no heap allocation,
+ * failed parses free nothing, and the heap is used again afterwards. */
+static void test_cjson_arena(void **st)
+{
+	rk_cjson_hooks();
+	arena a;
+	arena_init(&a, 1024);
+	rk_alloc_fail_after(0);          /* the heap fails; the arena's first
+					  * block is the only heap use */
+	rk_cjson_arena(&a);
+	cJSON *v = cJSON_Parse("{\"a\":[1,2,{\"b\":\"x\"}]}");
+	rk_cjson_arena(NULL);
+	rk_alloc_fail_after(-1);
+	assert_null(v);                  /* the first block failed */
+	rk_cjson_arena(&a);
+	v = cJSON_Parse("{\"a\":[1,2,{\"b\":\"x\"}],\"c\":\"long enough "
+			"to need a second block? no\"}");
+	cJSON *bad = cJSON_Parse("{\"a\":[1,2,{\"b\":");
+	rk_cjson_arena(NULL);
+	assert_non_null(v);
+	assert_null(bad);
+	long before = rk_alloc_fail_after(-1);
+	(void)before;
+	assert_string_equal(cJSON_GetObjectItem(
+		cJSON_GetArrayItem(cJSON_GetObjectItem(v, "a"), 2), "b")
+		->valuestring, "x");
+	assert_true(a.used > 0);
+	cJSON *h = cJSON_CreateObject();  /* back on the heap */
+	assert_non_null(h);
+	cJSON_Delete(h);
+	arena_cleanup(&a);               /* frees v; ASan/valgrind check */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_fail_after),
 		cmocka_unit_test(test_clock),
+		cmocka_unit_test(test_cjson_arena),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
