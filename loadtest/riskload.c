@@ -103,6 +103,8 @@ static void usage(FILE *f)
 		"  --slo LIST    pNN=limit pairs (us, ms, s); exit 1 when one is missed\n"
 		"  --json FILE   the report as JSON; --csv FILE latency per second\n"
 		"  --print-rules N  print a generated N-rule payments rule set and exit\n"
+		"  --print-events N print N generated envelopes (the --gen workload,\n"
+		"                   NDJSON, for other tools such as wrk) and exit\n"
 		"Exit status: 0 all requests answered 2xx and SLOs met, 1 otherwise,\n"
 		"2 usage error.\n");
 }
@@ -574,6 +576,26 @@ static int write_csv(const char *path, worker *ws, int nsec)
 	return fclose(f);
 }
 
+/* The generated workload, as riskload sends it (same seed), on stdout. */
+static int print_events(int n)
+{
+	static char body[1 << 16];
+	gen_rng r;
+	gen_params p;
+	gen_rng_seed(&r, 42);
+	gen_params_default(&p);
+	if (n < 0 || gen_params_prepare(&p))
+		return 1;
+	for (int i = 0; i < n; i++) {
+		int len = gen_envelope_json(&r, &p, "payments", 0, body,
+					    sizeof(body));
+		if (len < 0)
+			return 1;
+		puts(body);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *url = NULL;
@@ -592,6 +614,8 @@ int main(int argc, char **argv)
 			rk_free(txt);
 			return 0;
 		}
+		if (!strcmp(a, "--print-events") && v)
+			return print_events(atoi(v));
 		if (!v)
 			goto usage_err;
 		if (!strcmp(a, "-u"))
