@@ -110,7 +110,10 @@ while IFS='=' read -r k v; do
 done < <(scripts/docker-base.sh --apt-args)
 
 t=$(now)
-if ! "${DC[@]}" build >"$T/build.log" 2>&1; then
+# docker-compose 1.x uses the classic builder: no containers left on failure.
+build_opts=()
+[ "${DC[0]}" = docker-compose ] && build_opts=(--force-rm)
+if ! "${DC[@]}" build "${build_opts[@]}" >"$T/build.log" 2>&1; then
 	tail -40 "$T/build.log"
 	fail "images build"
 	finish
