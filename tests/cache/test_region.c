@@ -24,7 +24,7 @@
 static int64_t slack_us(void)
 {
 	const char *v = getenv("VALGRIND");
-	return v && *v == '1' ? 200000 : 30000;
+	return v && *v == '1' ? 200000 : 50000;
 }
 
 /* ---- transition log ---- */
