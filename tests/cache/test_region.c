@@ -758,6 +758,17 @@ static void test_oom(void **st)
 		rg_free(rg);
 	}
 	assert_true(ok >= 1);
+	/* A connection whose wrapper cannot be allocated is closed. */
+	rg_t *rg = rg_new(&cfg, err, sizeof(err));
+	assert_non_null(rg);
+	rk_alloc_fail_after(0);
+	rg_conn *c = rg_acquire(rg, rk_now_us() + 200000);
+	rk_alloc_fail_after(-1);
+	assert_null(c);
+	c = rg_acquire(rg, rk_now_us() + 200000);
+	assert_non_null(c);
+	rg_release(rg, c, false);
+	rg_free(rg);
 	stop_servers(srv, 1);
 }
 
