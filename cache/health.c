@@ -55,17 +55,11 @@ out_close:
 	return false;
 }
 
-struct prober_arg {
-	rg_t *rg;
-	int idx;
-};
-
 static void *prober(void *arg)
 {
-	rg_t *rg = ((struct prober_arg *)arg)->rg;
-	int idx = ((struct prober_arg *)arg)->idx;
-	rk_free(arg);
-	struct rg_region *r = &rg->r[idx];
+	struct rg_region *r = arg;
+	rg_t *rg = r->rg;
+	int idx = (int)(r - rg->r);
 	int64_t interval = rg->cfg.health_interval_ms * 1000;
 	redisContext *hc = NULL;
 	int64_t next = rk_now_us();
@@ -89,15 +83,9 @@ static void *prober(void *arg)
 int rg__start_probers(rg_t *rg)
 {
 	for (int i = 0; i < rg->n; i++) {
-		struct prober_arg *a = rk_malloc(sizeof(*a));
-		if (!a)
+		rg->r[i].rg = rg;
+		if (pthread_create(&rg->r[i].prober, NULL, prober, &rg->r[i]))
 			return RK_ENOMEM;
-		a->rg = rg;
-		a->idx = i;
-		if (pthread_create(&rg->r[i].prober, NULL, prober, a)) {
-			rk_free(a);
-			return RK_ENOMEM;
-		}
 		rg->r[i].prober_started = true;
 	}
 	return 0;

@@ -26,6 +26,7 @@ struct rg_conn {
 
 struct rg_region {
 	rg_region_config cfg;
+	rg_t *rg;           /* back pointer for the prober thread */
 	bool up;
 	int fails;          /* consecutive failures, pings and requests */
 	int succ;           /* consecutive successful pings */
