@@ -63,8 +63,8 @@ static const cJSON *child(const cJSON *o, const char *key, size_t len)
 	if (!cJSON_IsObject(o))
 		return NULL;
 	for (const cJSON *c = o->child; c; c = c->next)
-		if (c->string && strncmp(c->string, key, len) == 0 &&
-		    c->string[len] == '\0')
+		if (c->string && c->string[0] == key[0] &&
+		    strncmp(c->string, key, len) == 0 && c->string[len] == '\0')
 			return c;
 	return NULL;
 }
@@ -124,11 +124,12 @@ static size_t fmt_num(double d, char *buf, size_t cap)
 	return (size_t)n;
 }
 
+/* [A-Za-z0-9._@+-] as a bitmap of the 256 byte values. */
 static bool is_safe(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '@' ||
-	       c == '+' || c == '-';
+	static const uint64_t map[4] = {0x03ff680000000000ULL,
+					0x07fffffe87ffffffULL, 0, 0};
+	return (map[c >> 6] >> (c & 63)) & 1;
 }
 
 int vel_text(const cJSON *v, char *buf, size_t cap)
@@ -150,10 +151,17 @@ int vel_text(const cJSON *v, char *buf, size_t cap)
 	}
 	if (rawlen == 0)
 		return RK_ENOENT;
+	size_t unsafe = 0;
+	for (size_t i = 0; i < rawlen; i++)
+		unsafe += !is_safe((unsigned char)raw[i]);
+	if (rawlen + 2 * unsafe > VEL_TEXT_MAX)
+		goto hashed;
+	if (!unsafe) {
+		memcpy(buf, raw, rawlen + 1);
+		return (int)rawlen;
+	}
 	for (size_t i = 0; i < rawlen; i++) {
 		unsigned char c = (unsigned char)raw[i];
-		if (o + (is_safe(c) ? 1 : 3) > VEL_TEXT_MAX)
-			goto hashed;
 		if (is_safe(c)) {
 			buf[o++] = (char)c;
 		} else {
@@ -312,19 +320,31 @@ typedef struct target {
 	int agg;
 } target;
 
+/* The entity of the last definition looked at: definitions on the same
+ * entity path (often neighbours) share one lookup per event. */
+typedef struct ent_memo {
+	const char *path;
+	int len;  /* vel_text result */
+	char text[VEL_TEXT_MAX + 1];
+} ent_memo;
+
 /* Fills t for definition d and event; RK_ENOENT when no entity. */
 static int target_of(const rules_velocity_def *d, const cJSON *event,
-		     target *t)
+		     ent_memo *m, target *t)
 {
 	size_t nl = strlen(d->name);
 	if (nl > 64)
 		return RK_EINVAL;
+	if (!m->path || strcmp(m->path, d->entity) != 0) {
+		m->path = d->entity;
+		m->len = vel_text(vel_path_get(event, d->entity), m->text,
+				  sizeof(m->text));
+	}
+	if (m->len < 0)
+		return m->len;
 	memcpy(t->key, d->name, nl + 1);
-	int el = vel_text(vel_path_get(event, d->entity), t->key + nl + 1,
-			  sizeof(t->key) - nl - 1);
-	if (el < 0)
-		return el;
-	t->keylen = nl + 1 + (size_t)el;
+	memcpy(t->key + nl + 1, m->text, (size_t)m->len);
+	t->keylen = nl + 1 + (size_t)m->len;
 	t->agg = d->agg;
 	t->bucket_ms = vel_bucket_ms(d->window_ms);
 	t->hash = XXH3_64bits_withSeed(t->key, t->keylen,
@@ -359,10 +379,11 @@ static double ring_value(const entry *e, int64_t lo)
 	int64_t from = e->head - (RING - 1);
 	if (from < lo)
 		from = lo;
-	double v = 0;
+	/* four partial sums: the adds do not wait on each other */
+	double v[4] = {0, 0, 0, 0};
 	for (int64_t b = from; b <= e->head; b++)
-		v += e->ring[(uint64_t)b & (RING - 1)];
-	return v;
+		v[b & 3] += e->ring[(uint64_t)b & (RING - 1)];
+	return (v[0] + v[1]) + (v[2] + v[3]);
 }
 
 static void ring_add(entry *e, int64_t b, double delta)
@@ -521,6 +542,7 @@ int vel_store_read(vel_store *s, const rules_velocity_def *defs, int n,
 {
 	bool obj = cJSON_IsObject(event);
 	int rc = obj ? 0 : RK_EINVAL;
+	ent_memo m = {0};
 	for (int i = 0; i < n; i++) {
 		const rules_velocity_def *d = &defs[i];
 		target t;
@@ -528,7 +550,8 @@ int vel_store_read(vel_store *s, const rules_velocity_def *defs, int n,
 		has[i] = false;
 		if (!obj)
 			continue;
-		int r = vel_def_is_valid(d) ? target_of(d, event, &t) : RK_EINVAL;
+		int r = vel_def_is_valid(d) ? target_of(d, event, &m, &t)
+					     : RK_EINVAL;
 		if (r == RK_ENOENT)
 			continue;
 		if (r < 0) {
@@ -551,12 +574,12 @@ int vel_store_read(vel_store *s, const rules_velocity_def *defs, int n,
 
 /* Records one definition; RK_ENOENT when the event gives nothing. */
 static int record_one(vel_store *s, const rules_velocity_def *d,
-		      const cJSON *event, int64_t now_ms)
+		      const cJSON *event, ent_memo *m, int64_t now_ms)
 {
 	target t;
 	double delta = 1;
 	uint64_t mh = 0;
-	int r = target_of(d, event, &t);
+	int r = target_of(d, event, m, &t);
 	if (r < 0)
 		return r;
 	const cJSON *f = d->field ? vel_path_get(event, d->field) : NULL;
@@ -565,11 +588,11 @@ static int record_one(vel_store *s, const rules_velocity_def *d,
 			return RK_ENOENT;
 		delta = f->valuedouble;
 	} else if (d->agg == RULES_AGG_DISTINCT) {
-		char m[VEL_TEXT_MAX + 1];
-		int ml = vel_text(f, m, sizeof(m));
+		char mt[VEL_TEXT_MAX + 1];
+		int ml = vel_text(f, mt, sizeof(mt));
 		if (ml < 0)
 			return ml;
-		mh = XXH3_64bits(m, (size_t)ml);
+		mh = XXH3_64bits(mt, (size_t)ml);
 	}
 	shard *h = shard_of(s, t.hash);
 	pthread_mutex_lock(&h->mu);
@@ -599,9 +622,10 @@ int vel_store_record(vel_store *s, const rules_velocity_def *defs, int n,
 	if (!cJSON_IsObject(event))
 		return RK_EINVAL;
 	int rc = 0;
+	ent_memo m = {0};
 	for (int i = 0; i < n; i++) {
 		int r = vel_def_is_valid(&defs[i])
-				? record_one(s, &defs[i], event, now_ms)
+				? record_one(s, &defs[i], event, &m, now_ms)
 				: RK_EINVAL;
 		if (r < 0 && r != RK_ENOENT && (!rc || r == RK_ENOMEM))
 			rc = r;

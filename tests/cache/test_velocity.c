@@ -868,11 +868,14 @@ static void t_redis_errors(void **state)
 	assert_int_equal(vel_redis_parse_reads(reps, 1, defs, 2, ev, T0, out,
 					       has),
 			 RK_EINVAL);
-	reps[1] = NULL;
+	redisReply *second = reps[1];
+	reps[1] = NULL; /* as if the connection broke */
 	assert_int_equal(vel_redis_parse_reads(reps, 2, defs, 2, ev, T0, out,
 					       has),
 			 RK_EIO);
+	assert_false(has[1]);
 	free_replies(reps, 1);
+	freeReplyObject(second);
 	/* a record into the wrong type gives an error reply */
 	assert_int_equal(vel_redis_append_records(b->c, defs, 1, ev, T0, &nrep),
 			 0);
