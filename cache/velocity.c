@@ -386,16 +386,20 @@ static double ring_value(const entry *e, int64_t lo)
 	return (v[0] + v[1]) + (v[2] + v[3]);
 }
 
+/*
+ * Adds delta to bucket b. A bucket older than the ring can hold means
+ * the clock was stepped back by more than a window: the aggregate starts
+ * again from b rather than staying frozen until the clock catches up.
+ */
 static void ring_add(entry *e, int64_t b, double delta)
 {
-	if (e->head == HEAD_NONE || b - e->head >= RING) {
+	if (e->head == HEAD_NONE || b - e->head >= RING ||
+	    e->head - b >= RING) {
 		memset(e->ring, 0, RING * sizeof(double));
 		e->head = b;
 	} else if (b > e->head) {
 		while (e->head < b)
 			e->ring[(uint64_t)++e->head & (RING - 1)] = 0;
-	} else if (e->head - b >= RING) {
-		return; /* older than anything the ring holds */
 	}
 	e->ring[(uint64_t)b & (RING - 1)] += delta;
 }
