@@ -185,7 +185,8 @@ cJSON *vel_to_json(const rules_velocity_def *defs, int n, const double *out,
 {
 	cJSON *o = cJSON_CreateObject();
 	for (int i = 0; o && i < n; i++) {
-		cJSON *v = has[i] ? cJSON_CreateNumber(out[i]) : cJSON_CreateNull();
+		cJSON *v = has[i] ? cJSON_CreateNumber(out[i])
+				  : cJSON_CreateNull();
 		if (!v) {
 			cJSON_Delete(o);
 			return NULL;
@@ -588,7 +589,7 @@ static int record_one(vel_store *s, const rules_velocity_def *d,
 		return r;
 	const cJSON *f = d->field ? vel_path_get(event, d->field) : NULL;
 	if (d->agg == RULES_AGG_SUM) {
-		if (!cJSON_IsNumber(f))
+		if (!cJSON_IsNumber(f) || !isfinite(f->valuedouble))
 			return RK_ENOENT;
 		delta = f->valuedouble;
 	} else if (d->agg == RULES_AGG_DISTINCT) {

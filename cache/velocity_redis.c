@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,9 @@ static int64_t floordiv(int64_t a, int64_t b)
 
 static char agg_suffix(int agg)
 {
-	return agg == RULES_AGG_SUM ? 's' : agg == RULES_AGG_DISTINCT ? 'd' : 'c';
+	if (agg == RULES_AGG_SUM)
+		return 's';
+	return agg == RULES_AGG_DISTINCT ? 'd' : 'c';
 }
 
 /*
@@ -147,8 +150,9 @@ int vel_redis_parse_reads(redisReply **replies, int nreplies,
 			for (size_t j = 0; j < r->elements; j += 2) {
 				bool ok;
 				int64_t st = field_start(r->element[j], &ok);
+				const char *val = r->element[j + 1]->str;
 				if (ok && st >= lo)
-					v += strtod(r->element[j + 1]->str, NULL);
+					v += strtod(val, NULL);
 			}
 			out[i] = v;
 		}
@@ -171,7 +175,8 @@ int vel_redis_append_records(redisContext *c, const rules_velocity_def *defs,
 			rc = kl;
 		if (kl < 0)
 			continue;
-		const cJSON *f = d->field ? vel_path_get(event, d->field) : NULL;
+		const cJSON *f =
+			d->field ? vel_path_get(event, d->field) : NULL;
 		int64_t bms = vel_bucket_ms(d->window_ms);
 		if (d->agg == RULES_AGG_DISTINCT) {
 			int ml = vel_text(f, m, sizeof(m));
@@ -185,7 +190,8 @@ int vel_redis_append_records(redisContext *c, const rules_velocity_def *defs,
 			const char *zadd[] = {"ZADD", key, "GT", a, m};
 			size_t zaddl[] = {4, (size_t)kl, 2, (size_t)al,
 					  (size_t)ml};
-			const char *zrem[] = {"ZREMRANGEBYSCORE", key, "-inf", b};
+			const char *zrem[] = {"ZREMRANGEBYSCORE", key, "-inf",
+					      b};
 			size_t zreml[] = {16, (size_t)kl, 4, (size_t)bl};
 			const char *zcap[] = {"ZREMRANGEBYRANK", key, "0", ttl};
 			size_t zcapl[] = {15, (size_t)kl, 1, (size_t)rl};
@@ -195,7 +201,8 @@ int vel_redis_append_records(redisContext *c, const rules_velocity_def *defs,
 			if (!r)
 				r = append(c, 4, zcap, zcapl, nreplies);
 		} else {
-			if (d->agg == RULES_AGG_SUM && !cJSON_IsNumber(f))
+			if (d->agg == RULES_AGG_SUM &&
+			    (!cJSON_IsNumber(f) || !isfinite(f->valuedouble)))
 				continue;
 			int al = snprintf(a, sizeof(a), "%" PRId64,
 					  floordiv(now_ms, bms) * bms);

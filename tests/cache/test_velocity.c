@@ -290,7 +290,8 @@ static void t_before_current(void **state)
 	rules_velocity_def defs[] = {v_count, v_sum, v_dist};
 	const char *evs[] = {
 		"{\"card\":{\"id\":\"c1\"},\"amount\":10.5,\"ip\":\"1.2.3.4\"}",
-		"{\"card\":{\"id\":\"c1\"},\"amount\":20.25,\"ip\":\"1.2.3.4\"}",
+		"{\"card\":{\"id\":\"c1\"},\"amount\":20.25,"
+		"\"ip\":\"1.2.3.4\"}",
 		"{\"card\":{\"id\":\"c2\"},\"amount\":1,\"ip\":\"1.2.3.4\"}",
 		"{\"card\":{\"id\":\"c1\"},\"ip\":\"1.2.3.4\"}",
 	};
@@ -308,6 +309,12 @@ static void t_before_current(void **state)
 		be_record_ev(b, defs, 3, ev, now);
 		cJSON_Delete(ev);
 	}
+	/* an amount that is not a finite number is not added */
+	cJSON *inf = ev_parse("{\"card\":{\"id\":\"c1\"},\"amount\":\"5\"}");
+	be_record_ev(b, &v_sum, 1, inf, T0 + 4000);
+	cJSON_ReplaceItemInObject(inf, "amount", cJSON_CreateNumber(INFINITY));
+	be_record_ev(b, &v_sum, 1, inf, T0 + 4000);
+	cJSON_Delete(inf);
 	/* the last event counted for c1; the sum had no amount to add */
 	const char *c1 = "{\"card\":{\"id\":\"c1\"},\"ip\":\"1.2.3.4\"}";
 	assert_true(rd1(b, &v_count, c1, T0 + 5000) == 3);
@@ -563,12 +570,14 @@ static void t_store_bounded(void **st)
 	for (int i = 0; i < 10000; i++) {
 		snprintf(json, sizeof(json), "{\"card\":{\"id\":%d}}", i);
 		cJSON *ev = ev_parse(json);
-		assert_int_equal(vel_store_record(s, &v_count, 1, ev, T0 + i), 0);
+		assert_int_equal(vel_store_record(s, &v_count, 1, ev, T0 + i),
+				 0);
 		cJSON_Delete(ev);
 		if (i % 10 == 0) { /* a hot entity updated all along */
 			ev = ev_parse("{\"card\":{\"id\":\"hot\"}}");
-			assert_int_equal(
-				vel_store_record(s, &v_count, 1, ev, T0 + i), 0);
+			assert_int_equal(vel_store_record(s, &v_count, 1, ev,
+							  T0 + i),
+					 0);
 			cJSON_Delete(ev);
 		}
 		assert_true(vel_store_count(s) <= 100);
@@ -665,7 +674,8 @@ static void t_store_threads(void **st)
 	}
 	for (int i = 0; i < NTHREADS; i++) {
 		char json[64];
-		snprintf(json, sizeof(json), "{\"card\":{\"id\":\"own%d\"}}", i);
+		snprintf(json, sizeof(json), "{\"card\":{\"id\":\"own%d\"}}",
+			 i);
 		assert_true(rd1(&b, &v_count, json, t) == PER_THREAD / 2);
 	}
 	/* every ip saw the 4 shared cards and the NTHREADS own ones */
@@ -781,7 +791,8 @@ static void t_defs_used(void **st)
 		"{\"name\":\"c\",\"entity\":\"ip\",\"window\":\"10m\","
 		"\"agg\":\"sum\",\"field\":\"amount\"}],"
 		"\"rules\":[{\"id\":\"r1\",\"when\":\"velocity.c > 5\"},"
-		"{\"id\":\"r2\",\"when\":\"velocity.b > 2 or velocity.c > 9\"}]}";
+		"{\"id\":\"r2\",\"when\":"
+		"\"velocity.b > 2 or velocity.c > 9\"}]}";
 	rk_diags diags, *d = &diags;
 	rk_diags_init(d);
 	rules_def *def = rules_def_parse(txt, strlen(txt), d);
