@@ -899,6 +899,30 @@ static void t_redis_errors(void **state)
 	assert_false(has[1]);
 	free_replies(reps, 1);
 	freeReplyObject(second);
+	/* a prune that cannot allocate appends nothing */
+	cJSON *ps = ev_parse("{\"card\":{\"id\":\"old\"},\"amount\":1}");
+	rec(b, &v_sum, 1, "{\"card\":{\"id\":\"old\"},\"amount\":1}", T0);
+	assert_int_equal(vel_redis_append_reads(b->c, &v_sum, 1, ps, T0 + 2 * H,
+						&nrep),
+			 0);
+	get_replies(b->c, reps, 1);
+	int np = -1;
+	rk_alloc_fail_after(0);
+	assert_int_equal(vel_redis_append_prunes(b->c, reps, 1, &v_sum, 1, ps,
+						 T0 + 2 * H, &np),
+			 RK_ENOMEM);
+	rk_alloc_fail_after(-1);
+	assert_int_equal(np, 0);
+	assert_int_equal(vel_redis_append_prunes(b->c, reps, 1, &v_sum, 1, ps,
+						 T0 + 2 * H, &np),
+			 0);
+	assert_int_equal(np, 1);
+	free_replies(reps, 1);
+	get_replies(b->c, reps, 1);
+	assert_int_equal(reps[0]->type, REDIS_REPLY_INTEGER);
+	assert_int_equal(reps[0]->integer, 1);
+	free_replies(reps, 1);
+	cJSON_Delete(ps);
 	/* a record into the wrong type gives an error reply */
 	assert_int_equal(vel_redis_append_records(b->c, defs, 1, ev, T0, &nrep),
 			 0);
