@@ -16,6 +16,7 @@ SUDO=""
 # -security), from apt's own view of its sources (one-line and deb822
 # files alike); empty if none.
 apt_mirror() {
+	# shellcheck disable=SC2016 # apt's own $(FIELD) syntax
 	apt-get indextargets --format '$(TARGET_OF) $(RELEASE) $(REPO_URI)' \
 		2>/dev/null | awk -v s="$SUITE$1" '$1 == "deb" && $2 == s {
 			sub("/$", "", $3); print $3; exit }'

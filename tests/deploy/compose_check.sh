@@ -11,7 +11,7 @@
 # COMPOSE_CHECK_REF=HEAD (any git ref) checks that commit instead of the
 # work tree (other people's unfinished edits stay out of the build).
 set -u
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 ROOT=$PWD
 T=$(mktemp -d /tmp/riskd-compose.XXXXXX)
 PROJECT=riskdcheck$$
@@ -20,6 +20,17 @@ FAILS=0
 DC=()
 UP=0
 
+missing=()
+for c in curl python3; do
+	command -v "$c" >/dev/null || missing+=("$c")
+done
+if [ ${#missing[@]} -ne 0 ]; then
+	SUDO=""
+	[ "$(id -u)" -ne 0 ] && SUDO=sudo
+	$SUDO apt-get update -qq &&
+		$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends "${missing[@]}" >/dev/null || exit 1
+fi
 if docker compose version >/dev/null 2>&1; then
 	DC=(docker compose)
 elif command -v docker-compose >/dev/null; then
@@ -38,12 +49,14 @@ if [ -n "${COMPOSE_CHECK_REF:-}" ]; then
 fi
 DC+=(-p "$PROJECT" -f "$SRC/docker-compose.yml")
 
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
 	local rc=$?
 	if [ "$UP" = 1 ]; then
 		if [ "$FAILS" -ne 0 ] || [ "$rc" -ne 0 ]; then
 			echo "--- last logs ---"
-			"${DC[@]}" logs --no-color --tail 30 2>&1 | tail -80
+			"${DC[@]}" logs --no-color --tail 10 redis-a redis-b riskd-init 2>&1
+			"${DC[@]}" logs --no-color --tail 40 riskd 2>&1
 		fi
 		"${DC[@]}" down -v --remove-orphans -t 10 >"$T/down.log" 2>&1 ||
 			cat "$T/down.log"
@@ -149,8 +162,11 @@ for _ in $(seq 1 60); do
 done
 check "HEALTHCHECK reports healthy ($(since "$t") s after up)" healthy "$health"
 uid=$("${DC[@]}" exec -T riskd id -u 2>/dev/null | tr -d '\r')
-[ -n "$uid" ] && [ "$uid" != 0 ] && pass "riskd runs as uid $uid" ||
+if [ -n "$uid" ] && [ "$uid" != 0 ]; then
+	pass "riskd runs as uid $uid"
+else
 	fail "riskd runs as root or id failed ('$uid')"
+fi
 init_rc=$(docker inspect -f '{{.State.ExitCode}}' "$(cid riskd-init)" 2>/dev/null)
 check "riskd-init created the store and exited" 0 "$init_rc"
 
@@ -192,7 +208,7 @@ regions up a
 # --- kill redis-a while scoring: every answer must be 200 ---
 mkdir -p "$T/loop"
 : >"$T/codes"
-(sleep 1; "${DC[@]}" kill redis-a >"$T/kill.log" 2>&1; echo done >"$T/killed") &
+(sleep 1; "${DC[@]}" kill redis-a >"$T/kill.log" 2>&1; touch "$T/killed") &
 killer=$!
 t=$EPOCHSECONDS
 n=0
@@ -245,7 +261,7 @@ check "/readyz stays 200 with region b up" 200 "$code"
 # --- redis-a back ---
 "${DC[@]}" start redis-a >/dev/null 2>&1
 bad=0
-for i in $(seq 1 20); do
+for _ in $(seq 1 20); do
 	[ "$(score "$T/after.json")" = 200 ] || bad=$((bad + 1))
 done
 check "20 scores after redis-a restarts, non-200 answers" 0 "$bad"
