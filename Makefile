@@ -43,7 +43,7 @@ PROGS    := $(BUILD)/riskctl $(if $(wildcard service/main.c),$(BUILD)/riskd,) \
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test check asan ubsan valgrind bench bench-http loadtest run format lint \
+.PHONY: all test check asan ubsan valgrind bench bench-http docker-base compose-check loadtest run format lint \
         install uninstall clean deps tests benches
 all: $(PROGS)
 
@@ -100,6 +100,14 @@ valgrind: all tests
 
 bench: all benches
 	BUILD=$(BUILD) bench/run.sh
+
+# The compose deployment (docs/deploy.md): base image without a registry,
+# then build, start, score, kill a region, stop.
+docker-base:
+	scripts/docker-base.sh
+
+compose-check: docker-base
+	tests/deploy/compose_check.sh
 
 # riskd vs a trivial libmicrohttpd responder under wrk (docs/PERFORMANCE.md).
 bench-http: all benches
