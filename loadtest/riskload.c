@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "../common/hist.h"
 #include "../common/rk.h"
 #include "../gen/gen.h"
@@ -105,6 +107,10 @@ static void usage(FILE *f)
 		"  --print-rules N  print a generated N-rule payments rule set and exit\n"
 		"  --print-events N print N generated envelopes (the --gen workload,\n"
 		"                   NDJSON, for other tools such as wrk) and exit\n"
+		"  --print-features N  print, as Redis protocol for redis-cli --pipe,\n"
+		"                   the features of the first N cards and N users of\n"
+		"                   the generator (riskd's riskd:f:{group}:{key}\n"
+		"                   hashes, JSON values) and exit\n"
 		"Exit status: 0 all requests answered 2xx and SLOs met, 1 otherwise,\n"
 		"2 usage error.\n");
 }
@@ -596,6 +602,58 @@ static int print_events(int n)
 	return 0;
 }
 
+static void resp_bulk(const char *s, size_t n)
+{
+	printf("$%zu\r\n", n);
+	fwrite(s, 1, n, stdout);
+	fputs("\r\n", stdout);
+}
+
+/* One HSET of a generated entity's features, as RESP. */
+static int resp_hset(const char *group, const char *id, const char *json)
+{
+	cJSON *obj = cJSON_Parse(json);
+	if (!cJSON_IsObject(obj)) {
+		cJSON_Delete(obj);
+		return 1;
+	}
+	char key[160];
+	int kl = snprintf(key, sizeof(key), "riskd:f:%s:%s", group, id);
+	printf("*%d\r\n", 2 + 2 * cJSON_GetArraySize(obj));
+	resp_bulk("HSET", 4);
+	resp_bulk(key, (size_t)kl);
+	const cJSON *f;
+	cJSON_ArrayForEach(f, obj) {
+		char *v = cJSON_PrintUnformatted(f);
+		if (!v) {
+			cJSON_Delete(obj);
+			return 1;
+		}
+		resp_bulk(f->string, strlen(f->string));
+		resp_bulk(v, strlen(v));
+		cJSON_free(v);
+	}
+	cJSON_Delete(obj);
+	return 0;
+}
+
+/* Features of the first n cards and users, for `redis-cli --pipe`. */
+static int print_features(int n)
+{
+	char id[64], json[1024];
+	for (int i = 0; i < n; i++) {
+		if (gen_card_id((uint32_t)i, id, sizeof(id)) < 0 ||
+		    gen_card_features_json((uint32_t)i, json, sizeof(json)) < 0 ||
+		    resp_hset("card", id, json))
+			return 1;
+		if (gen_user_id((uint32_t)i, id, sizeof(id)) < 0 ||
+		    gen_user_features_json((uint32_t)i, json, sizeof(json)) < 0 ||
+		    resp_hset("user", id, json))
+			return 1;
+	}
+	return fflush(stdout) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *url = NULL;
@@ -616,6 +674,8 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "--print-events") && v)
 			return print_events(atoi(v));
+		if (!strcmp(a, "--print-features") && v)
+			return print_features(atoi(v));
 		if (!v)
 			goto usage_err;
 		if (!strcmp(a, "-u"))

@@ -7,28 +7,50 @@
 # report.json, latency.csv and latency.png (gnuplot). Stops what it
 # started. Parameters are environment variables: RULES, DURATION,
 # PERCENT, CONNECTIONS (32), THREADS (1 load thread: the server needs the
-# other core), SLO (p99=1ms,p999=3ms).
-# Features for 100,000 entities in Redis come with the caching issue;
-# until then the rules read event fields (and null features).
+# other core), SLO (p99=1ms,p999=3ms), ENTITIES (100000: cards and
+# users whose features are seeded), REDIS (1: start a redis-server, seed
+# the features, point riskd at it; 0: the embedded default), L1_ENTRIES
+# (riskd's RISKD_L1_ENTRIES, to set the L1 miss ratio). At the end it
+# prints riskd's own view of the measured run (its /metrics latency
+# histogram, scraped before and after) beside riskload's, and the L1
+# hit ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 RULES=${RULES:-3000} DURATION=${DURATION:-30} PERCENT=${PERCENT:-50}
+ENTITIES=${ENTITIES:-100000} REDIS=${REDIS:-1} L1_ENTRIES=${L1_ENTRIES:-20000}
 CONNECTIONS=${CONNECTIONS:-32} THREADS=${THREADS:-1} SLO=${SLO:-p99=1ms,p999=3ms}
 scripts/deps.sh
 make -s BUILD="$BUILD" all
 OUT=$BUILD/loadtest
 mkdir -p "$OUT"
 T=$(mktemp -d)
-PID=
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
+PID= RPID=
+cleanup() {
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null
+	[ -n "$RPID" ] && kill "$RPID" 2>/dev/null
+	wait 2>/dev/null; rm -rf "$T"
+}
 trap cleanup EXIT
 export RISKD_DB=$T/riskd.db
 "$BUILD/riskctl" init >/dev/null
 "$BUILD/riskload" --print-rules "$RULES" >"$T/rules.json"
 "$BUILD/riskctl" import "$T/rules.json" --activate >/dev/null
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-RISKD_DECISION_LOG= "$BUILD/riskd" --listen "127.0.0.1:$PORT" >"$OUT/riskd.log" 2>&1 &
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+REGIONS=
+if [ "$REDIS" = 1 ]; then
+	RPORT=$(free_port)
+	redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
+		--daemonize no >"$OUT/redis.log" 2>&1 &
+	RPID=$!
+	for _ in $(seq 1 100); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
+	echo "== seeding features of $ENTITIES cards and $ENTITIES users into Redis"
+	"$BUILD/riskload" --print-features "$ENTITIES" | redis-cli -p "$RPORT" --pipe | tail -1 | sed 's/^/   /'
+	REGIONS="a=127.0.0.1:$RPORT"
+fi
+PORT=$(free_port)
+RISKD_DECISION_LOG= RISKD_REGIONS=$REGIONS RISKD_L1_ENTRIES=$L1_ENTRIES \
+	"$BUILD/riskd" --listen "127.0.0.1:$PORT" >"$OUT/riskd.log" 2>&1 &
 PID=$!
 for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.05; done
 URL=http://127.0.0.1:$PORT/v1/score
@@ -37,11 +59,50 @@ echo "== warm-up and saturation: closed loop, $CONNECTIONS connections, 5 s"
 SAT=$(python3 -c "import json; print(int(json.load(open('$OUT/saturation.json'))['rate']))")
 RATE=$((SAT * PERCENT / 100))
 echo "== measured: open loop at $RATE req/s ($PERCENT % of $SAT), $DURATION s, SLO $SLO"
+curl -s "http://127.0.0.1:$PORT/metrics" >"$OUT/metrics.before"
 set +e
 "$BUILD/riskload" -u "$URL" -r "$RATE" -d "$DURATION" -c "$CONNECTIONS" -t "$THREADS" \
 	--slo "$SLO" --json "$OUT/report.json" --csv "$OUT/latency.csv"
 RC=$?
 set -e
+curl -s "http://127.0.0.1:$PORT/metrics" >"$OUT/metrics.after"
+python3 - "$OUT/metrics.before" "$OUT/metrics.after" "$OUT/report.json" <<'PY'
+import json, re, sys
+def load(path):
+    b, c = {}, {}
+    for line in open(path):
+        m = re.match(r'riskd_http_request_duration_seconds_bucket\{endpoint="/v1/score",status="200",le="([^"]+)"\} (\S+)', line)
+        if m:
+            b[float(m.group(1))] = float(m.group(2))
+        m = re.match(r'riskd_cache_lookups_total\{tier="(\w+)",result="(\w+)"\} (\S+)', line)
+        if m:
+            c[m.group(1) + "_" + m.group(2)] = float(m.group(3))
+    return b, c
+b0, c0 = load(sys.argv[1])
+b1, c1 = load(sys.argv[2])
+les = sorted(b1)
+cum = [b1[le] - b0.get(le, 0) for le in les]
+total = cum[-1] if cum else 0
+def q(p):
+    # the upper bound of the bucket holding the p-quantile, interpolated
+    rank, prev_le, prev_c = p * total, 0.0, 0.0
+    for le, c in zip(les, cum):
+        if c >= rank:
+            if le == float("inf"):
+                return "> %g ms" % (prev_le * 1e3)
+            f = (rank - prev_c) / (c - prev_c) if c > prev_c else 1
+            return "%.0f us" % ((prev_le + f * (le - prev_le)) * 1e6)
+        prev_le, prev_c = le, c
+    return "-"
+r = json.load(open(sys.argv[3]))["latency_us"]
+print("== server side (riskd /metrics histogram, headers received -> reply done, this run only: %d requests)" % total)
+print("   p50 %s  p90 %s  p99 %s  p99.9 %s" % (q(.5), q(.9), q(.99), q(.999)))
+print("   client side (riskload, from intended send time): p50 %d us  p90 %d us  p99 %d us  p99.9 %d us" % (r["p50"], r["p90"], r["p99"], r["p999"]))
+hits = c1.get("l1_hit", 0) - c0.get("l1_hit", 0) + c1.get("l1_negative_hit", 0) - c0.get("l1_negative_hit", 0)
+miss = c1.get("l1_miss", 0) - c0.get("l1_miss", 0)
+if hits + miss:
+    print("== L1: %d hits, %d misses (%.1f %% of feature lookups went to Redis)" % (hits, miss, 100 * miss / (hits + miss)))
+PY
 if command -v gnuplot >/dev/null; then
 	gnuplot <<EOT
 set terminal png size 1000,500

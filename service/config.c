@@ -41,7 +41,8 @@ static const struct opt opts[] = {
 	{ "RISKD_DB", K_STR, FLD(db), "./riskd.db", 0, 0,
 	  "SQLite rule store (created by `riskctl init`)" },
 	{ "RISKD_THREADS", K_INT, FLD(threads), "0", 0, 1024,
-	  "evaluation worker threads (0 = one per CPU)" },
+	  "worker threads (0 = one per CPU; four per CPU with Redis, whose "
+	  "waits hold a worker)" },
 	{ "RISKD_HTTP_THREADS", K_INT, FLD(http_threads), "0", 0, 64,
 	  "HTTP polling threads (epoll each; 0 = CPUs/4, 1..4)" },
 	{ "RISKD_REGIONS", K_REGIONS, FLD(regions_spec), "", 0, 0,
@@ -58,9 +59,12 @@ static const struct opt opts[] = {
 	  "admission queue capacity; full: 503 overloaded" },
 	{ "RISKD_QUEUE_TARGET_MS", K_INT, FLD(queue_target_ms), "20", 1,
 	  60000, "queueing delay target; exceeded for 100 ms: 503" },
-	{ "RISKD_L1_ENTRIES", K_INT, FLD(l1_entries), "100000", 0,
+	{ "RISKD_REDIS_TIMEOUT_MS", K_INT, FLD(redis_timeout_ms), "20", 1,
+	  60000, "longest wait for Redis on the request path (within the "
+	  "request's deadline); then the answer is degraded" },
+	{ "RISKD_L1_ENTRIES", K_INT, FLD(l1_entries), "100000", 64,
 	  100000000, "in-process feature cache: entries" },
-	{ "RISKD_L1_BYTES", K_SIZE, FLD(l1_bytes), "67108864", 0,
+	{ "RISKD_L1_BYTES", K_SIZE, FLD(l1_bytes), "67108864", 65536,
 	  64 * 1024 * MIB, "in-process feature cache: bytes (k/m/g)" },
 	{ "RISKD_L1_TTL_MS", K_INT, FLD(l1_ttl_ms), "1000", 0, 86400000,
 	  "in-process feature cache: time to live" },
@@ -376,8 +380,10 @@ static int finish(svc_config *c, char *err, size_t errlen)
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	if (cpus < 1)
 		cpus = 1;
-	if (!c->threads)
-		c->threads = (int)(cpus > 256 ? 256 : cpus);
+	if (!c->threads) {
+		long t = c->regions_spec[0] ? 4 * cpus : cpus;
+		c->threads = (int)(t > 256 ? 256 : t);
+	}
 	if (!c->http_threads)
 		c->http_threads = (int)(cpus / 4 < 1 ? 1 : cpus / 4 > 4 ?
 					4 : cpus / 4);

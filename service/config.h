@@ -39,6 +39,7 @@ typedef struct svc_config {
 	int64_t max_body;        /* RISKD_MAX_BODY, bytes */
 	int queue;               /* RISKD_QUEUE: admission queue capacity */
 	int64_t queue_target_ms; /* RISKD_QUEUE_TARGET_MS: queueing delay */
+	int64_t redis_timeout_ms; /* RISKD_REDIS_TIMEOUT_MS */
 	int64_t l1_entries;      /* RISKD_L1_ENTRIES */
 	int64_t l1_bytes;        /* RISKD_L1_BYTES */
 	int64_t l1_ttl_ms;       /* RISKD_L1_TTL_MS */

@@ -15,6 +15,7 @@
 
 #include "../common/rk.h"
 #include "metrics.h"
+#include "data.h"
 #include "server.h"
 
 /* ---- scenarios ---- */
@@ -185,12 +186,19 @@ void svc_h_readyz(svc_req *r)
 	if (!snap->nscn)
 		cJSON_AddItemToArray(reasons,
 				     cJSON_CreateString("no rule set loaded"));
+	if (!svc_data_ready(r->srv->data))
+		cJSON_AddItemToArray(reasons, cJSON_CreateString(
+					     "no Redis region reachable"));
 	bool ready = !cJSON_GetArraySize(reasons);
 	cJSON_AddStringToObject(o, "status", ready ? "ready" : "not_ready");
 	cJSON_AddItemToObject(o, "reasons", reasons);
 	cJSON_AddNumberToObject(o, "scenarios", snap->nscn);
 	cJSON_AddNumberToObject(o, "generation", (double)snap->generation);
-	cJSON_AddNullToObject(o, "region");
+	const char *region = svc_data_region(r->srv->data);
+	if (region)
+		cJSON_AddStringToObject(o, "region", region);
+	else
+		cJSON_AddNullToObject(o, "region");
 	svc_snapshot_release(snap);
 	svc_reply_json(r, ready ? 200 : 503, o);
 }

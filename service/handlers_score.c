@@ -139,22 +139,24 @@ static int check_object(svc_req *r, const char *name, bool required)
 
 /* ---- the pipeline (workers) ---- */
 
-/*
- * The feature-fetch stage. riskd runs on the embedded default here: no
- * Redis tier and no in-process velocity yet, so every feature and
- * velocity value reads as null and nothing is degraded. A later stage
- * (L1 cache -> Redis, one pipelined round trip for all slots of
- * rules_set_feature_slot, bounded by the request's remaining budget)
- * fills `in` here without touching the rest of the pipeline.
- */
-static void fetch_stage(svc_req *r, svc_scn *sc, const cJSON *event,
-			svc_inputs *in)
+/* The feature-fetch stage (data.h): L1, then Redis in one pipelined
+ * round trip; degraded, never failed. Redis gets the remaining budget
+ * less a reserve for evaluating and answering (a fifth of it, 0.5 to
+ * 5 ms), and at most RISKD_REDIS_TIMEOUT_MS, so a hung region yields a
+ * degraded answer, not a 504, and does not hold a worker for long. */
+static void fetch_stage(svc_req *r, svc_worker *w, svc_scn *sc,
+			const cJSON *event, svc_inputs *in)
 {
-	RK_UNUSED(r);
-	RK_UNUSED(sc);
-	RK_UNUSED(event);
-	memset(in, 0, sizeof(*in));
-	in->source = "none";
+	int64_t now = rk_now_us();
+	int64_t left = r->deadline_us - now;
+	int64_t reserve = left / 5;
+	reserve = reserve < 500 ? 500 : reserve > 5000 ? 5000 : reserve;
+	int64_t until = r->deadline_us - reserve;
+	int64_t cap = now + w->srv->cfg->redis_timeout_ms * 1000;
+	svc_data_fetch(w->srv->data, sc->set, event, until < cap ? until : cap,
+		       &r->mem, in);
+	if (!in->region)
+		in->region = svc_data_region(w->srv->data);
 }
 
 static void reply_expired(svc_req *r, const char *where)
@@ -173,7 +175,7 @@ static int score_one(svc_req *r, svc_worker *w, svc_scn *sc,
 		     rules_frame *f, const cJSON *event, const char *rid,
 		     bool record, svc_inputs *in, rules_result *res)
 {
-	fetch_stage(r, sc, event, in);
+	fetch_stage(r, w, sc, event, in);
 	if (svc_req_expired(r))
 		return RK_ETIMEOUT;
 	rules_input ri = { .event = event, .features = in->features,
@@ -185,6 +187,9 @@ static int score_one(svc_req *r, svc_worker *w, svc_scn *sc,
 	if (!record)
 		return 0;
 	svc_note_decision(sc, res);
+	int64_t cap = rk_now_us() + w->srv->cfg->redis_timeout_ms * 1000;
+	svc_data_record(w->srv->data, sc->set, event,
+			r->deadline_us < cap ? r->deadline_us : cap);
 	return svc_record_decision(w->srv, sc, res, rid, event, in->degraded);
 }
 
@@ -240,7 +245,7 @@ static void work_score(svc_req *r, svc_worker *w, int64_t queued_us)
 	jw_kstr(&o, "request_id", r->request_id);
 	jw_kstr(&o, "scenario", sc->name);
 	jw_kint(&o, "version", sc->version);
-	svc_write_result(&o, sc->set, &res, &in, NULL, r->explain);
+	svc_write_result(&o, sc->set, &res, &in, in.region, r->explain);
 	jw_kint(&o, "elapsed_us", rk_now_us() - r->start_us);
 	jw_obj_end(&o);
 	svc_reply_jw(r, 200, &o);
@@ -318,7 +323,7 @@ static void work_batch(svc_req *r, svc_worker *w, int64_t queued_us)
 			error_item(&o, "internal", rk_strerror(rc));
 		} else {
 			jw_obj_begin(&o);
-			svc_write_result(&o, sc->set, &res, &in, NULL,
+			svc_write_result(&o, sc->set, &res, &in, in.region,
 					 r->explain);
 			jw_obj_end(&o);
 		}
@@ -464,7 +469,7 @@ static void work_simulate(svc_req *r, svc_worker *w, int64_t queued_us)
 		return;
 	}
 	rules_frame *f = rules_frame_new(set);
-	svc_inputs in = { .source = "envelope" };
+	svc_inputs in = { .velocity_source = "envelope" };
 	in.features = field(r, "features");
 	in.velocity = field(r, "velocity");
 	if (cJSON_IsNull(in.features))

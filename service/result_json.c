@@ -6,6 +6,7 @@
  * Neighbours: handlers_score.c (calls it), score.h.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -29,7 +30,8 @@ static void hit_list(jw *w, const rules_def *def, const int *idx, int n)
 }
 
 static void input(jw *w, const char *prefix, const char *group,
-		  const char *name, const struct cJSON *v, const char *source)
+		  const char *name, const struct cJSON *v, const char *source,
+		  int64_t age_ms)
 {
 	jw_obj_begin(w);
 	jw_key(w, "path");
@@ -41,10 +43,27 @@ static void input(jw *w, const char *prefix, const char *group,
 	jw_str(w, path);
 	jw_key(w, "value");
 	jw_cjson(w, v);
-	jw_kstr(w, "source", v ? source : "none");
+	jw_kstr(w, "source", source ? source : "none");
 	jw_key(w, "age_ms");
-	jw_null(w);
+	if (source && age_ms >= 0)
+		jw_int(w, age_ms);
+	else
+		jw_null(w);
 	jw_obj_end(w);
+}
+
+/* Where a group's values came from: the fetch stage's record, or the
+ * envelope (simulate). */
+static const char *group_source(const svc_inputs *in, const char *group,
+				int64_t *age_ms)
+{
+	*age_ms = -1;
+	for (int i = 0; i < in->ngroups; i++)
+		if (!strcmp(in->groups[i].group, group)) {
+			*age_ms = in->groups[i].age_ms;
+			return in->groups[i].source;
+		}
+	return in->features ? "envelope" : NULL;
 }
 
 /* The feature and velocity values one rule read (explain). */
@@ -68,7 +87,10 @@ static void rule_inputs(jw *w, const rules_set *set, int rule,
 							 n->group) : NULL;
 		const cJSON *v = g ?
 			cJSON_GetObjectItemCaseSensitive(g, n->field) : NULL;
-		input(w, "features", n->group, n->field, v, in->source);
+		int64_t age;
+		const char *src = group_source(in, n->group, &age);
+		input(w, "features", n->group, n->field, v,
+		      src && strcmp(src, "none") ? src : NULL, age);
 	}
 	for (int i = 0; i < nv; i++) {
 		int d = rules_set_velocity_slot_def(set, vs[i]);
@@ -78,7 +100,8 @@ static void rule_inputs(jw *w, const rules_set *set, int rule,
 		const cJSON *v = in->velocity ?
 			cJSON_GetObjectItemCaseSensitive(in->velocity, name) :
 			NULL;
-		input(w, "velocity", NULL, name, v, in->source);
+		input(w, "velocity", NULL, name, v,
+		      cJSON_IsNumber(v) ? in->velocity_source : NULL, -1);
 	}
 	jw_arr_end(w);
 }

@@ -12,18 +12,12 @@
 
 #include "../common/jw.h"
 #include "../rules/rules.h"
+#include "data.h"
 
 struct cJSON;
 
-/* What the fetch stage found for one event. */
-typedef struct svc_inputs {
-	const struct cJSON *features;  /* {"group": {"field": v}} or NULL */
-	const struct cJSON *velocity;  /* {"name": n} or NULL */
-	const char *source;            /* tier the values came from */
-	bool degraded;
-	const char *degraded_reasons[3];
-	int ndegraded;
-} svc_inputs;
+/* What the fetch stage found for one event (data.h). */
+typedef svc_fetch svc_inputs;
 
 /*
  * Writes the decision fields of SPEC §6 for res into the object open in

@@ -37,19 +37,27 @@ struct route {
 	const char *method;   /* "GET" (HEAD too) or "POST" */
 	svc_handler handler;
 	bool body;            /* JSON body expected */
+	const char *label;    /* metric label of a prefix route */
+	int segs;             /* path segments after a prefix (1 or 2) */
 };
 
 static const struct route routes[] = {
-	{ "/v1/score", "POST", svc_h_score, true },
-	{ "/v1/score/batch", "POST", svc_h_batch, true },
-	{ "/v1/simulate", "POST", svc_h_simulate, true },
-	{ "/v1/scenarios", "GET", svc_h_scenarios, false },
-	{ "/v1/scenarios/", "GET", svc_h_scenario, false },
-	{ "/v1/admin/reload", "POST", svc_h_reload, false },
-	{ "/livez", "GET", svc_h_livez, false },
-	{ "/readyz", "GET", svc_h_readyz, false },
-	{ "/healthz", "GET", svc_h_readyz, false },
-	{ "/metrics", "GET", svc_h_metrics, false },
+	{ "/v1/score", "POST", svc_h_score, true, NULL, 0 },
+	{ "/v1/score/batch", "POST", svc_h_batch, true, NULL, 0 },
+	{ "/v1/simulate", "POST", svc_h_simulate, true, NULL, 0 },
+	{ "/v1/scenarios", "GET", svc_h_scenarios, false, NULL, 0 },
+	{ "/v1/scenarios/", "GET", svc_h_scenario, false,
+	  "/v1/scenarios/{name}", 1 },
+	{ "/v1/features/", "GET", svc_h_features_get, false,
+	  "/v1/features/{group}/{key}", 2 },
+	{ "/v1/features/", "PUT", svc_h_features_put, true,
+	  "/v1/features/{group}/{key}", 2 },
+	{ "/v1/regions", "GET", svc_h_regions, false, NULL, 0 },
+	{ "/v1/admin/reload", "POST", svc_h_reload, false, NULL, 0 },
+	{ "/livez", "GET", svc_h_livez, false, NULL, 0 },
+	{ "/readyz", "GET", svc_h_readyz, false, NULL, 0 },
+	{ "/healthz", "GET", svc_h_readyz, false, NULL, 0 },
+	{ "/metrics", "GET", svc_h_metrics, false, NULL, 0 },
 };
 
 /* ---- observability and policy (log.h, metrics.h, auth.h, declog.h) ---- */
@@ -578,9 +586,12 @@ static const struct route *route_find(const char *url, const char *method,
 		bool match;
 		if (rt->path[n - 1] == '/') {
 			const char *rest = url + n;
+			const char *slash = strchr(rest, '/');
 			match = !strncmp(url, rt->path, n) && *rest &&
-				!strchr(rest, '/') &&
-				strlen(rest) < sizeof(r->arg);
+				strlen(rest) < sizeof(r->arg) &&
+				(rt->segs == 1 ? !slash :
+				 slash && slash > rest && slash[1] &&
+				 !strchr(slash + 1, '/'));
 			if (match)
 				snprintf(r->arg, sizeof(r->arg), "%s", rest);
 		} else {
@@ -589,12 +600,12 @@ static const struct route *route_find(const char *url, const char *method,
 		if (!match)
 			continue;
 		path_known = true;
-		r->route = rt->path[n - 1] == '/' ? "/v1/scenarios/{name}" :
-			   rt->path;
+		r->route = rt->label ? rt->label : rt->path;
 		if (!strcmp(method, rt->method) ||
 		    (!strcmp(method, "HEAD") && !strcmp(rt->method, "GET")))
 			return rt;
-		allow = !strcmp(rt->method, "GET") ? "GET, HEAD" : "POST";
+		allow = !strcmp(rt->path, "/v1/features/") ? "GET, HEAD, PUT"
+			: !strcmp(rt->method, "GET") ? "GET, HEAD" : "POST";
 	}
 	if (path_known) {
 		r->allow = allow;

@@ -44,6 +44,7 @@ struct svc_server {
 	struct declog *declog;        /* declog.h (disabled when no path) */
 	struct metrics_registry *metrics;  /* metrics.h, rendered by /metrics */
 	struct svc_obs *obs;          /* server.c's metric families */
+	struct svc_data *data;        /* data.h: L1, Redis, velocity */
 	struct MHD_Daemon *daemon;
 	int port;                     /* bound port (for RISKD_LISTEN :0) */
 	atomic_bool draining;
@@ -168,7 +169,7 @@ int svc_record_decision(svc_server *s, svc_scn *sc, const rules_result *res,
  * endpoints: role admin, or no keys stored and a loopback client. */
 int svc_req_require_admin(svc_req *r);
 
-/* ---- handlers (handlers_score.c, handlers_admin.c) ---- */
+/* ---- handlers (handlers_score.c, handlers_admin.c, handlers_data.c) ---- */
 
 void svc_h_score(svc_req *r);
 void svc_h_batch(svc_req *r);
@@ -179,6 +180,9 @@ void svc_h_reload(svc_req *r);
 void svc_h_livez(svc_req *r);
 void svc_h_readyz(svc_req *r);
 void svc_h_metrics(svc_req *r);
+void svc_h_features_get(svc_req *r);
+void svc_h_features_put(svc_req *r);
+void svc_h_regions(svc_req *r);
 
 /* Per-worker state (handlers_score.c): frames per scenario, a store
  * handle for simulate. */

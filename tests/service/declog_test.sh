@@ -73,6 +73,25 @@ for l in open(sys.argv[1]):
         bad += 1
 print(bad)' "$TMP/riskd.err")"
 
+# ---- log rotation: rename the file, SIGHUP, the next line goes to a new one
+ROT=$TMP/rotate.log
+start_riskd RISKD_DECISION_LOG="$ROT"
+post /v1/score '{"scenario":"payments","request_id":"before-rotate","event":{"amount":20}}'
+for i in $(seq 1 100); do grep -q before-rotate "$ROT" 2>/dev/null && break; sleep 0.05; done
+mv "$ROT" "$ROT.1"
+kill -HUP "$RISKD_PID"
+sleep 0.3
+post /v1/score '{"scenario":"payments","request_id":"after-rotate","event":{"amount":20}}'
+check "score 200 after SIGHUP" 200 "$STATUS"
+for i in $(seq 1 100); do grep -q after-rotate "$ROT" 2>/dev/null && break; sleep 0.05; done
+check "new file after SIGHUP has the new line" 1 "$(grep -c after-rotate "$ROT" 2>/dev/null)"
+check "rotated file kept the old line" 1 "$(grep -c before-rotate "$ROT.1")"
+check "rotated file has no new line" 0 "$(grep -c after-rotate "$ROT.1")"
+grep -q '"ts":' <(grep listening "$TMP/riskd.err" | tail -1)
+check "start-up lines carry ts" 0 "$?"
+stop_riskd
+check "exit 0 after rotation" 0 "$RISKD_RC"
+
 # ---- a bad redact list stops riskd at start ----
 RISKD_LISTEN=127.0.0.1:0 RISKD_DECISION_LOG="$LOG" RISKD_REDACT=a..b \
 	${RISKD_WRAPPER:-} "$RISKD" >/dev/null 2>"$TMP/bad.err"

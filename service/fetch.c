@@ -1,0 +1,441 @@
+/*
+ * fetch.c - the fetch stage of the scoring pipeline (SPEC §7 "Caching
+ * tiers") and velocity recording. For one event it works out the key of
+ * every feature group the rule set reads (the group's key template over
+ * the event), answers what it can from L1, claims the misses (one fetch
+ * per key in flight across requests) and sends every Redis read the
+ * event needs - feature hashes and velocity aggregates - in one
+ * pipelined round trip bounded by the request's remaining budget. What
+ * cannot be had in time reads as null and marks the answer degraded.
+ * Neighbours: data.c (the tier's state), handlers_score.c (the caller).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "../common/rk.h"
+#include "data_int.h"
+
+/* An L1 read buffer; larger values get one from the request arena. */
+#define VALBUF 2048
+
+enum gstate { G_NONE, G_HIT, G_NEG, G_CLAIMED, G_PENDING };
+
+struct group {
+	const char *name;
+	int64_t ttl_ms;
+	char key[SVC_KEY_MAX];
+	int klen;
+	enum gstate st;
+	bool from_redis;
+	int64_t age_us;
+	cJSON *obj;
+};
+
+/* Expands a key template ("{card.id}", "acct-{user.id}") over event
+ * into buf. false when a path has no value (the group reads null). */
+static bool expand(const char *tpl, const cJSON *event, char *buf,
+		   size_t cap)
+{
+	size_t n = 0;
+	for (const char *p = tpl; *p; p++) {
+		if (*p != '{') {
+			if (n + 1 >= cap)
+				return false;
+			buf[n++] = *p;
+			continue;
+		}
+		const char *e = strchr(p, '}');
+		if (!e || e - p - 1 >= 256)
+			return false;
+		char path[256];
+		memcpy(path, p + 1, (size_t)(e - p - 1));
+		path[e - p - 1] = '\0';
+		const cJSON *v = vel_path_get(event, path);
+		char tmp[256];
+		const char *s;
+		if (cJSON_IsString(v) && v->valuestring[0]) {
+			s = v->valuestring;
+		} else if (cJSON_IsNumber(v)) {
+			double x = v->valuedouble;
+			if (x == (double)(int64_t)x)
+				snprintf(tmp, sizeof(tmp), "%lld",
+					 (long long)x);
+			else
+				snprintf(tmp, sizeof(tmp), "%.17g", x);
+			s = tmp;
+		} else {
+			return false;
+		}
+		size_t sl = strlen(s);
+		if (n + sl >= cap)
+			return false;
+		memcpy(buf + n, s, sl);
+		n += sl;
+		p = e;
+	}
+	buf[n] = '\0';
+	return n > 0;
+}
+
+/* The distinct groups the rules of set read, with their definitions. */
+static int groups_used(const rules_set *set, struct group *g, int cap)
+{
+	const rules_def *def = rules_set_def(set);
+	int n = 0;
+	int nslots = rules_set_nfeature_slots(set);
+	for (int i = 0; i < nslots; i++) {
+		const rules_need *need = rules_set_feature_slot(set, i);
+		if (!need)
+			continue;
+		bool seen = false;
+		for (int j = 0; j < n && !seen; j++)
+			seen = !strcmp(g[j].name, need->group);
+		if (seen || n == cap)
+			continue;
+		memset(&g[n], 0, sizeof(g[n]));
+		g[n].name = need->group;
+		g[n].ttl_ms = -1;   /* a group the set does not define */
+		for (int j = 0; j < def->nfeatures; j++)
+			if (!strcmp(def->features[j].name, need->group))
+				g[n].ttl_ms = def->features[j].ttl_ms;
+		n++;
+	}
+	return n;
+}
+
+/* A cached or fetched object text into a cJSON object (in the arena
+ * installed by the caller); NULL when it does not parse. */
+static cJSON *parse_obj(const char *text, size_t len)
+{
+	cJSON *o = cJSON_ParseWithLength(text, len);
+	return cJSON_IsObject(o) ? o : NULL;
+}
+
+/* Reads key from L1 (claiming a miss when claim); fills g. */
+static void l1_read(svc_data *d, struct group *g, bool claim,
+		    int64_t deadline_us, arena *mem, bool wait)
+{
+	char stackbuf[VALBUF];
+	char *buf = stackbuf;
+	size_t cap = sizeof(stackbuf), len = 0;
+	int64_t age = 0;
+	for (int tries = 0; tries < 2; tries++) {
+		int st = wait ? l1_wait(d->l1, g->key, (size_t)g->klen,
+					deadline_us, buf, cap, &len, &age)
+			      : l1_get(d->l1, g->key, (size_t)g->klen,
+				       rk_now_us(), claim, buf, cap, &len,
+				       &age);
+		if (st == RK_ELIMIT) {
+			/* too big for the stack buffer: read it again */
+			buf = arena_alloc(mem, len + 1);
+			if (!buf)
+				break;
+			cap = len + 1;
+			claim = false;
+			wait = false;
+			continue;
+		}
+		switch (st) {
+		case L1_HIT:
+			g->obj = parse_obj(buf, len);
+			g->st = g->obj ? G_HIT : G_NEG;
+			g->age_us = age;
+			return;
+		case L1_NEGATIVE:
+			g->st = G_NEG;
+			g->age_us = age;
+			return;
+		case L1_CLAIMED:
+			g->st = G_CLAIMED;
+			return;
+		case L1_PENDING:
+			g->st = G_PENDING;
+			return;
+		default:
+			g->st = G_NONE;
+			return;
+		}
+	}
+	g->st = G_NONE;
+}
+
+/* A Redis HGETALL reply into an object; each field's value is JSON text
+ * (a value that does not parse is a string). NULL for an empty hash. */
+static cJSON *hash_to_obj(const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
+		return NULL;
+	cJSON *o = cJSON_CreateObject();
+	for (size_t i = 0; o && i + 1 < r->elements; i += 2) {
+		const redisReply *k = r->element[i], *v = r->element[i + 1];
+		if (k->type != REDIS_REPLY_STRING ||
+		    v->type != REDIS_REPLY_STRING)
+			continue;
+		char field[256];
+		snprintf(field, sizeof(field), "%.*s", (int)k->len, k->str);
+		const char *end = NULL;
+		cJSON *x = cJSON_ParseWithLengthOpts(v->str, v->len, &end,
+						     false);
+		if (x && end != v->str + v->len) {
+			x = NULL;     /* "12abc": JSON then text: a string */
+		}
+		if (!x) {
+			/* not JSON: the raw text is the string */
+			char *t = cJSON_malloc(v->len + 1);
+			if (t) {
+				memcpy(t, v->str, v->len);
+				t[v->len] = '\0';
+				x = cJSON_CreateString(t);
+			}
+		}
+		if (x)
+			cJSON_AddItemToObject(o, field, x);
+	}
+	return o;
+}
+
+static void degrade(svc_fetch *out, const char *why)
+{
+	for (int i = 0; i < out->ndegraded; i++)
+		if (!strcmp(out->degraded_reasons[i], why))
+			return;
+	if (out->ndegraded < 3)
+		out->degraded_reasons[out->ndegraded++] = why;
+	out->degraded = true;
+}
+
+/* Puts a fetched group into L1 (the value, or a negative entry). */
+static void l1_fill(svc_data *d, struct group *g)
+{
+	int64_t ttl = g->ttl_ms > 0 ? g->ttl_ms : d->cfg->l1_ttl_ms;
+	if (!g->obj) {
+		l1_put(d->l1, g->key, (size_t)g->klen, NULL, 0, rk_now_us(),
+		       ttl);
+		return;
+	}
+	jw w;
+	jw_init(&w, 256);
+	jw_cjson(&w, g->obj);
+	size_t len;
+	char *text = jw_finish(&w, &len);
+	if (text)
+		l1_put(d->l1, g->key, (size_t)g->klen, text, len, rk_now_us(),
+		       ttl);
+	else
+		l1_abandon(d->l1, g->key, (size_t)g->klen);
+	rk_free(text);
+}
+
+/* The one Redis round trip: claimed groups and velocity reads. */
+static void redis_round(svc_data *d, struct group *g, int ng,
+			const rules_velocity_def *vd, int nv,
+			const cJSON *event, int64_t now_ms,
+			int64_t deadline_us, svc_fetch *out, double *vals,
+			bool *has)
+{
+	int nclaimed = 0;
+	for (int i = 0; i < ng; i++)
+		nclaimed += g[i].st == G_CLAIMED;
+	rg_conn *c = rg_acquire(d->rg, deadline_us);
+	bool failed = false, timeout = false, prune_failed = false;
+	redisReply **rep = NULL;
+	int nvr = 0, nrep = 0;
+	if (!c || rg_conn_set_budget(c, deadline_us)) {
+		failed = c != NULL;
+		timeout = rk_now_us() >= deadline_us;
+		goto out;
+	}
+	redisContext *ctx = rg_conn_ctx(c);
+	for (int i = 0; i < ng; i++)
+		if (g[i].st == G_CLAIMED &&
+		    redisAppendCommand(ctx, "HGETALL %b", g[i].key,
+				       (size_t)g[i].klen) != REDIS_OK)
+			failed = true;
+	if (!failed && nv &&
+	    vel_redis_append_reads(ctx, vd, nv, event, now_ms, &nvr))
+		failed = true;
+	nrep = nclaimed + nvr;
+	rep = nrep ? rk_calloc((size_t)nrep, sizeof(*rep)) : NULL;
+	if (failed || (nrep && !rep)) {
+		failed = true;
+		goto out;
+	}
+	int64_t t0 = rk_now_us();
+	for (int i = 0; i < nrep; i++) {
+		void *x = NULL;
+		if (redisGetReply(ctx, &x) != REDIS_OK || !x) {
+			failed = true;
+			timeout = rk_now_us() >= deadline_us ||
+				  ctx->err == REDIS_ERR_IO;
+			goto out;
+		}
+		rep[i] = x;
+	}
+	svc_data_observe(d, rk_now_us() - t0);
+	atomic_fetch_add(&d->redis_fetches, 1);
+	out->region = rg_conn_region(c);
+	int k = 0;
+	for (int i = 0; i < ng; i++) {
+		if (g[i].st != G_CLAIMED)
+			continue;
+		g[i].obj = hash_to_obj(rep[k++]);
+		g[i].st = g[i].obj ? G_HIT : G_NEG;
+		g[i].age_us = 0;
+		g[i].from_redis = true;
+		l1_fill(d, &g[i]);
+	}
+	if (nv && vel_redis_parse_reads(rep + nclaimed, nvr, vd, nv, event,
+					now_ms, vals, has))
+		degrade(out, "velocity_unavailable");
+	else if (nv)
+		out->velocity_source = "redis";
+	/* Buckets that left a window go now and then (once a bucket per
+	 * entity at most), so busy hashes stay about VEL_BUCKETS fields. */
+	int np = 0;
+	if (nv && !vel_redis_append_prunes(ctx, rep + nclaimed, nvr, vd, nv,
+					   event, now_ms, &np)) {
+		for (int i = 0; i < np; i++) {
+			void *x = NULL;
+			if (redisGetReply(ctx, &x) != REDIS_OK || !x) {
+				prune_failed = true;  /* values stay good */
+				break;
+			}
+			freeReplyObject(x);
+		}
+	}
+out:
+	if (failed || !c) {
+		atomic_fetch_add(timeout ? &d->redis_timeouts :
+					   &d->redis_errors, 1);
+		for (int i = 0; i < ng; i++) {
+			if (g[i].st != G_CLAIMED)
+				continue;
+			l1_abandon(d->l1, g[i].key, (size_t)g[i].klen);
+			g[i].st = G_NONE;
+		}
+		if (nclaimed)
+			degrade(out, timeout ? "features_timeout" :
+					       "features_unavailable");
+		if (nv)
+			degrade(out, "velocity_unavailable");
+	}
+	for (int i = 0; rep && i < nrep; i++)
+		if (rep[i])
+			freeReplyObject(rep[i]);
+	rk_free(rep);
+	rg_release(d->rg, c, failed || prune_failed);
+}
+
+void svc_data_fetch(svc_data *d, const rules_set *set, const cJSON *event,
+		    int64_t deadline_us, arena *mem, svc_fetch *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!d)
+		return;
+	struct group g[SVC_MAX_GROUPS];
+	int ng = groups_used(set, g, SVC_MAX_GROUPS);
+	rules_velocity_def vd[SVC_MAX_VELOCITY];
+	int nv = vel_defs_used(set, vd, SVC_MAX_VELOCITY);
+	if (!ng && !nv)
+		return;
+	bool redis = d->rg != NULL;
+	int64_t now_ms = vel_now_ms();
+	double vals[SVC_MAX_VELOCITY];
+	bool has[SVC_MAX_VELOCITY];
+	memset(has, 0, sizeof(has));
+	rk_cjson_arena(mem);
+	for (int i = 0; i < ng; i++) {
+		char key[SVC_KEY_MAX];
+		const rules_def *def = rules_set_def(set);
+		const char *tpl = NULL;
+		for (int j = 0; j < def->nfeatures; j++)
+			if (!strcmp(def->features[j].name, g[i].name))
+				tpl = def->features[j].key;
+		if (!tpl || !expand(tpl, event, key, sizeof(key)))
+			continue;      /* no key: the group reads null */
+		g[i].klen = svc_data_key(g[i].key, sizeof(g[i].key),
+					 g[i].name, key);
+		if (g[i].klen < 0)
+			continue;
+		l1_read(d, &g[i], redis, deadline_us, mem, false);
+	}
+	if (!redis && nv) {
+		if (!vel_store_read(d->vel, vd, nv, event, now_ms, vals, has))
+			out->velocity_source = "process";
+	}
+	bool need = false;
+	for (int i = 0; i < ng; i++)
+		need |= g[i].st == G_CLAIMED;
+	if (redis && (need || nv))
+		redis_round(d, g, ng, vd, nv, event, now_ms, deadline_us, out,
+			    vals, has);
+	for (int i = 0; i < ng; i++) {
+		if (g[i].st != G_PENDING)
+			continue;
+		l1_read(d, &g[i], false, deadline_us, mem, true);
+		if (g[i].st == G_PENDING || g[i].st == G_NONE ||
+		    g[i].st == G_CLAIMED) {
+			if (g[i].st == G_CLAIMED)
+				l1_abandon(d->l1, g[i].key,
+					   (size_t)g[i].klen);
+			g[i].st = G_NONE;
+			degrade(out, "features_timeout");
+		}
+	}
+	cJSON *f = ng ? cJSON_CreateObject() : NULL;
+	for (int i = 0; i < ng; i++) {
+		svc_group_src *s = &out->groups[out->ngroups++];
+		s->group = g[i].name;
+		s->age_ms = g[i].st == G_HIT || g[i].st == G_NEG ?
+				    g[i].age_us / 1000 : -1;
+		s->source = g[i].st == G_NONE ? "none" :
+			    g[i].from_redis ? "redis" : "l1";
+		if (g[i].obj && f)
+			cJSON_AddItemToObject(f, g[i].name, g[i].obj);
+	}
+	out->features = f;
+	if (nv)
+		out->velocity = vel_to_json(vd, nv, vals, has);
+	rk_cjson_arena(NULL);
+	if (out->degraded)
+		atomic_fetch_add(&d->degraded, 1);
+}
+
+void svc_data_record(svc_data *d, const rules_set *set, const cJSON *event,
+		     int64_t deadline_us)
+{
+	const rules_def *def = rules_set_def(set);
+	if (!d || !def->nvelocity)
+		return;
+	int64_t now_ms = vel_now_ms();
+	if (!d->rg) {
+		if (vel_store_record(d->vel, def->velocity, def->nvelocity,
+				     event, now_ms))
+			atomic_fetch_add(&d->velocity_errors, 1);
+		else
+			atomic_fetch_add(&d->velocity_records, 1);
+		return;
+	}
+	rg_conn *c = rg_acquire(d->rg, deadline_us);
+	bool failed = !c;
+	int n = 0;
+	if (c && !rg_conn_set_budget(c, deadline_us) &&
+	    !vel_redis_append_records(rg_conn_ctx(c), def->velocity,
+				      def->nvelocity, event, now_ms, &n)) {
+		for (int i = 0; i < n && !failed; i++) {
+			void *x = NULL;
+			if (redisGetReply(rg_conn_ctx(c), &x) != REDIS_OK ||
+			    !x)
+				failed = true;
+			else
+				freeReplyObject(x);
+		}
+	} else {
+		failed = true;
+	}
+	atomic_fetch_add(failed ? &d->velocity_errors : &d->velocity_records,
+			 1);
+	rg_release(d->rg, c, failed && c);
+}

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# data_test.sh - the data tier end to end against real redis-server
+# processes and two riskd instances sharing them (SPEC §2, §6, §7):
+# feature miss, PUT on one instance seen by the other (L1 invalidation
+# over pub/sub), an external writer using the documented key layout,
+# GET with source tier, L1 hits, exact velocity counts across instances,
+# simulate records nothing, /v1/regions, /readyz, /metrics; then the
+# embedded default with no Redis (L1 only, velocity in process).
+. "$(dirname "$0")/lib.sh"
+command -v redis-server >/dev/null || { fail "redis-server not installed"; finish; }
+
+# start_redis VAR : a redis-server on a free port; VAR_PORT, VAR_PID.
+# .ci/run's servers (RISKD_TEST_REDIS_A/B) are used, flushed, when set.
+start_redis() {
+	local shared
+	eval "shared=\${RISKD_TEST_REDIS_$1:-}"
+	if [ -n "$shared" ]; then
+		eval "$1_PORT=${shared##*:}; $1_PID="
+		redis-cli -p "${shared##*:}" flushall >/dev/null
+		return 0
+	fi
+	local port
+	port=$(free_port)
+	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+		--daemonize no >"$TMP/redis-$1.log" 2>&1 &
+	PIDS+=($!)
+	eval "$1_PORT=$port; $1_PID=$!"
+	local i
+	for i in $(seq 1 100); do
+		redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
+		sleep 0.05
+	done
+	fail "redis $1 did not start"; finish
+}
+
+init_store
+start_redis A
+start_redis B
+REGIONS="a=127.0.0.1:$A_PORT,b=127.0.0.1:$B_PORT"
+start_riskd RISKD_REGIONS="$REGIONS" RISKD_REGION=a RISKD_DECISION_LOG=
+B1=$BASE; P1=$RISKD_PID; PIDS+=($P1)
+start_riskd RISKD_REGIONS="$REGIONS" RISKD_REGION=a RISKD_DECISION_LOG=
+B2=$BASE; P2=$RISKD_PID; PIDS+=($P2)
+
+ev() {  # ev CARD AMOUNT [IP] : a payment envelope
+	echo "{\"scenario\":\"payments\",\"event\":{\"amount\":$2,\"card\":{\"id\":\"$1\",\"country\":\"US\"},\"user\":{\"id\":\"u_$1\",\"age_days\":400},\"ip\":\"${3:-198.51.100.9}\",\"ip_country\":\"US\"}}"
+}
+score() {  # score BASE CARD AMOUNT [IP] (explain)
+	BASE=$1 post "/v1/score?explain=true" "$(ev "$2" "$3" "${4:-}")"
+}
+rules_hit() { j '",".join(sorted(x["rule"] for x in d["reasons"]))'; }
+input_of() {  # input_of RULE PATH FIELD
+	j "[i[\"$3\"] for t in d[\"explain\"] if t[\"rule\"]==\"$1\" for i in t.get(\"inputs\",[]) if i[\"path\"]==\"$2\"][0]"
+}
+
+# --- regions, readiness
+BASE=$B1 req GET /v1/regions
+check "regions 200" 200 "$STATUS"
+check "regions active a" a "$(j 'd["active"]')"
+check "regions both up" "up,up" "$(j '",".join(r["state"] for r in d["regions"])')"
+check "regions roles" "home,standby" "$(j '",".join(r["role"] for r in d["regions"])')"
+BASE=$B1 req GET /readyz
+check "readyz with Redis" 200 "$STATUS"
+check "readyz names the region" a "$(j 'd["region"]')"
+
+# --- a feature miss, then PUT on instance 1 seen by instance 2
+score "$B2" c1 50
+check "miss: 200" 200 "$STATUS"
+check "miss: no chargeback rule" "" "$(rules_hit | tr ',' '\n' | grep chargeback_history)"
+check "miss: value null" null "$(input_of chargeback_history features.card.chargebacks_90d value)"
+check "miss: region in answer" a "$(j 'd["region"]')"
+check "miss: not degraded" false "$(j 'd["degraded"]')"
+BASE=$B1 req PUT /v1/features/card/c1 -H 'Content-Type: application/json' \
+	--data-binary '{"chargebacks_90d": 3, "country": "US", "vip": false}'
+check "PUT features 200" 200 "$STATUS"
+check "PUT wrote redis" redis "$(j 'd["tier"]')"
+check "redis holds JSON values" 3 "$(redis-cli -p "$A_PORT" hget riskd:f:card:c1 chargebacks_90d)"
+check "redis string value" '"US"' "$(redis-cli -p "$A_PORT" hget riskd:f:card:c1 country)"
+ok=0
+for i in $(seq 1 40); do   # invalidation travels over pub/sub
+	score "$B2" c1 50
+	if rules_hit | grep -q chargeback_history; then ok=1; break; fi
+	sleep 0.05
+done
+check "instance 2 sees the PUT (invalidated its negative entry)" 1 "$ok"
+check "value 3" 3 "$(input_of chargeback_history features.card.chargebacks_90d value)"
+score "$B2" c1 50
+check "second read is an L1 hit" l1 "$(input_of chargeback_history features.card.chargebacks_90d source)"
+BASE=$B2 req GET /v1/features/card/c1
+check "GET 200" 200 "$STATUS"
+check "GET values" '{"chargebacks_90d": 3, "country": "US", "vip": false}' "$(j 'd["values"]')"
+check "GET source l1" l1 "$(j 'd["source"]')"
+BASE=$B1 req GET /v1/features/card/nope
+check "GET unknown 404" 404 "$STATUS"
+check "GET unknown code" not_found "$(j 'd["error"]["code"]')"
+BASE=$B1 req PUT /v1/features/card/c1 -H 'Content-Type: application/json' --data-binary '{"x": {"nested": 1}}'
+check "PUT nested value 400" 400 "$STATUS"
+BASE=$B1 req PUT /v1/features/card/c1 -H 'Content-Type: application/json' --data-binary '[1]'
+check "PUT non-object 400" 400 "$STATUS"
+
+# --- an external writer: the documented layout plus the invalidation
+score "$B1" c2 50
+check "c2 before: no chargeback" "" "$(rules_hit | tr ',' '\n' | grep chargeback_history)"
+redis-cli -p "$A_PORT" hset riskd:f:card:c2 chargebacks_90d 5 >/dev/null
+redis-cli -p "$A_PORT" publish riskd:invalidate riskd:f:card:c2 >/dev/null
+ok=0
+for i in $(seq 1 40); do
+	score "$B1" c2 50
+	if rules_hit | grep -q chargeback_history; then ok=1; break; fi
+	sleep 0.05
+done
+check "external write + publish is seen" 1 "$ok"
+
+# --- velocity: exact counts across the two instances
+for i in 0 1 2 3 4 5; do
+	if [ $((i % 2)) = 0 ]; then b=$B1; else b=$B2; fi
+	score "$b" v1 10
+	check "velocity read before event $i" "$i" "$(input_of card_velocity velocity.card_txn_1h value)"
+done
+check "6th event hits card_velocity" 1 "$(rules_hit | tr ',' '\n' | grep -c '^card_velocity$')"
+check "velocity source redis" redis "$(input_of card_velocity velocity.card_txn_1h source)"
+BASE=$B1 post /v1/simulate "$(ev v1 10)"
+check "simulate 200" 200 "$STATUS"
+score "$B2" v1 10
+check "simulate recorded nothing" 6 "$(input_of card_velocity velocity.card_txn_1h value)"
+check "sum across instances" 60 "$(input_of card_spend_24h velocity.card_amount_24h value)"
+for c in k1 k2 k3 k4 k5; do score "$B1" "$c" 5 203.0.113.50; done
+check "distinct cards per IP" 4 "$(input_of ip_many_cards velocity.ip_cards_1d value | sed 's/\.0$//')"
+check "ip_many_cards fires" 1 "$(rules_hit | tr ',' '\n' | grep -c '^ip_many_cards$')"
+
+# --- metrics
+BASE=$B1 req GET /metrics
+check "metrics: L1 hits" 1 "$(echo "$BODY" | grep -c '^riskd_cache_lookups_total{tier="l1",result="hit"}')"
+check "metrics: region up" 1 "$(echo "$BODY" | grep -c '^riskd_region_up{region="a",active="true"} 1')"
+check "metrics: redis latency" 1 "$(echo "$BODY" | grep -c '^riskd_redis_duration_seconds_count')"
+
+kill -TERM "$P1" "$P2"
+wait "$P1"; check "instance 1 exit 0" 0 "$?"
+wait "$P2"; check "instance 2 exit 0" 0 "$?"
+
+# --- the embedded default: no Redis
+start_riskd RISKD_DECISION_LOG=
+BASE=$BASE req GET /v1/regions
+check "no Redis: regions empty" "[]" "$(j 'd["regions"]')"
+check "no Redis: redis false" false "$(j 'd["redis"]')"
+req PUT /v1/features/card/c9 -H 'Content-Type: application/json' --data-binary '{"chargebacks_90d": 1}'
+check "no Redis: PUT into L1" l1 "$(j 'd["tier"]')"
+score "$BASE" c9 50
+check "no Redis: feature read from L1" 1 "$(rules_hit | tr ',' '\n' | grep -c '^chargeback_history$')"
+for i in 0 1 2; do score "$BASE" v9 10; done
+check "no Redis: velocity in process" 2 "$(input_of card_velocity velocity.card_txn_1h value)"
+check "no Redis: velocity source" process "$(input_of card_velocity velocity.card_txn_1h source)"
+check "no Redis: region null" null "$(j 'd["region"]')"
+stop_riskd
+check "exit 0" 0 "$RISKD_RC"
+finish
