@@ -5,7 +5,12 @@
  * the store (PRAGMA data_version), compiles off the request path and
  * swaps the snapshot atomically; a request keeps the snapshot it started
  * with. A version that fails to compile is refused and the old one keeps
- * serving. Neighbours: store/store.h (source), handlers_*.c (readers).
+ * serving. Without a SQLite file but with Redis regions, the rule sets
+ * come from Redis instead (rules_redis.h): loaded at start, re-read on
+ * every notice on SVC_RULES_CHANNEL and every reload_ms; a SQLite engine
+ * with Redis publishes what it serves there after every swap.
+ * Neighbours: store/store.h and rules_redis.h (sources), data.h (the
+ * regions), handlers_*.c (readers).
  */
 #ifndef SVC_ENGINE_H
 #define SVC_ENGINE_H
@@ -30,6 +35,8 @@ typedef struct svc_scn {
 	int64_t loaded_at;          /* unix seconds */
 	atomic_uint_fast64_t *hits;    /* per rule (def order) */
 	atomic_uint_fast64_t *errors;  /* per rule */
+	rules_lists *lists;         /* Redis source: the file's own lists */
+	uint64_t src_hash;          /* Redis source: hash of the value read */
 } svc_scn;
 
 typedef struct svc_snapshot {
@@ -44,6 +51,7 @@ typedef struct svc_snapshot {
 } svc_snapshot;
 
 typedef struct svc_engine svc_engine;
+struct svc_data;
 
 /* Reload outcome, given to svc_engine_reload's callback. */
 typedef void (*svc_reload_done)(void *arg, int rc,
@@ -56,14 +64,35 @@ typedef struct svc_engine_stats {
 	uint64_t compile_refused;   /* versions refused (did not compile) */
 	int64_t last_reload;        /* unix seconds, 0 = never */
 	int nscenarios;
+	const char *source;         /* "sqlite" or "redis" (static) */
+	uint64_t publishes_ok;      /* rule sets written to Redis */
+	uint64_t publishes_failed;  /* publishes that failed (retried) */
 } svc_engine_stats;
 
 /*
  * Opens the store (which must exist) and loads every scenario's active
  * version. A scenario that fails to compile is logged and skipped; a
- * store that cannot be read fails: NULL with a message in err.
+ * store that cannot be read fails: NULL with a message in err. With
+ * Redis regions configured (c->nregions) and no file at c->db, the
+ * engine starts empty with source "redis": svc_engine_set_data loads it.
  */
 svc_engine *svc_engine_new(const svc_config *c, char *err, size_t errlen);
+
+/*
+ * Gives the engine the data tier d (may have no Redis: then nothing
+ * changes). A SQLite engine then publishes what it serves to Redis from
+ * its reload thread (at start, after every swap, after a failure or a
+ * change of active region, and every 30 s); a Redis engine subscribes to
+ * SVC_RULES_CHANNEL through d and loads every published scenario now,
+ * within SVC_RULES_TIMEOUT_MS (Redis unreachable: it starts empty and
+ * the reload thread keeps trying). Call once, before svc_engine_start.
+ * d must outlive the reload thread (stop the engine before freeing d),
+ * and e must outlive d's subscriber (free d before e).
+ */
+void svc_engine_set_data(svc_engine *e, struct svc_data *d);
+
+/* Where the rule sets come from: "sqlite" or "redis" (static). */
+const char *svc_engine_source(const svc_engine *e);
 
 /* Starts the reload thread (polls every c->reload_ms; 0 = no polling). */
 int svc_engine_start(svc_engine *e);
