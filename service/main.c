@@ -15,23 +15,10 @@
 #include "../common/rk.h"
 #include "config.h"
 #include "engine.h"
+#include "data.h"
+#include "declog.h"
+#include "log.h"
 #include "server.h"
-
-static void say(const char *level, const char *msg, const char *detail)
-{
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return;
-	cJSON_AddStringToObject(o, "level", level);
-	cJSON_AddStringToObject(o, "msg", msg);
-	if (detail)
-		cJSON_AddStringToObject(o, "detail", detail);
-	char *t = cJSON_PrintUnformatted(o);
-	if (t)
-		fprintf(stderr, "%s\n", t);
-	rk_free(t);
-	cJSON_Delete(o);
-}
 
 int main(int argc, char **argv)
 {
@@ -61,39 +48,54 @@ int main(int argc, char **argv)
 		fprintf(stderr, "riskd: %s\n", err);
 		return 1;
 	}
+	svc_data *data = svc_data_new(&cfg, err, sizeof(err));
+	if (!data) {
+		fprintf(stderr, "riskd: %s\n", err);
+		svc_engine_free(engine);
+		return 1;
+	}
+	svc_engine_set_data(engine, data);
 	svc_server *srv = svc_server_new(&cfg, engine, err, sizeof(err));
+	if (srv) {
+		srv->data = data;
+		svc_data_metrics(data, srv->metrics);
+	}
 	if (!srv || svc_server_start(srv, err, sizeof(err)) ||
 	    svc_engine_start(engine)) {
 		fprintf(stderr, "riskd: %s\n", err);
 		svc_server_free(srv);
+		svc_data_free(data);
 		svc_engine_free(engine);
 		return 1;
 	}
 	char where[320];
 	snprintf(where, sizeof(where), "%s port %d", cfg.listen_host,
 		 srv->port);
-	say("info", "listening", where);
+	log_info("listening", "detail", where, NULL);
 
 	for (;;) {
 		int sig = 0;
 		if (sigwait(&set, &sig))
 			continue;
 		if (sig == SIGHUP) {
-			say("info", "SIGHUP: reloading", NULL);
+			log_info("SIGHUP: reloading, reopening the decision log",
+				 NULL);
+			declog_reopen(srv->declog);
 			svc_engine_reload(engine, NULL, NULL);
 			continue;
 		}
 		break;
 	}
-	say("info", "draining", NULL);
+	log_info("draining", NULL);
 	int left = svc_server_drain(srv);
 	if (left) {
 		snprintf(where, sizeof(where), "%d requests still in flight",
 			 left);
-		say("warn", "drain timed out", where);
+		log_warn("drain timed out", "detail", where, NULL);
 	}
 	svc_server_free(srv);
+	svc_data_free(data);
 	svc_engine_free(engine);
-	say("info", "stopped", NULL);
+	log_info("stopped", NULL);
 	return 0;
 }

@@ -239,12 +239,21 @@ check "metrics: every sample has a TYPE" 0 "$(echo "$BODY" | awk '/^# TYPE/ { t[
 
 # ---- routing ----
 req GET /v1/features/card/c1
-check "features not yet: 404" 404 "$STATUS"
+check "features unknown key: 404" 404 "$STATUS"
 check "features code" not_found "$(j "d['error']['code']")"
-req PUT /v1/features/card/c1 -H 'Content-Type: application/json' -d '{}'
-check "features PUT 404" not_found "$(j "d['error']['code']")"
+req GET /v1/features/card
+check "features without key: 404" not_found "$(j "d['error']['code']")"
+req GET /v1/features/card/a/b
+check "features with two keys: 404" not_found "$(j "d['error']['code']")"
+req POST /v1/features/card/c1 -H 'Content-Type: application/json' -d '{}'
+check "features POST 405" 405 "$STATUS"
+check "features Allow" "GET, HEAD, PUT" "$(header Allow)"
+req PUT /v1/features/card/c1 -H 'Content-Type: application/json' -d '{"n": 1}'
+check "features PUT (no Redis: L1)" 200 "$STATUS"
+req GET /v1/features/card/c1
+check "features GET after PUT" '{"n": 1}' "$(j "d['values']")"
 req GET /v1/regions
-check "regions 404" not_found "$(j "d['error']['code']")"
+check "regions without Redis" '[]' "$(j "d['regions']")"
 req GET /nope
 check "unknown path 404" 404 "$STATUS"
 req GET /v1/score
