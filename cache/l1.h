@@ -72,7 +72,9 @@ int l1_get(l1_cache *c, const char *key, size_t klen, int64_t now_us,
  * of a claim that an invalidation (l1_del, l1_clear) hit while in flight
  * is not cached (it may predate the write) and returns 0. Evicts to keep
  * the shard within its bounds. 0, RK_EINVAL (ttl, klen), RK_ELIMIT (one
- * entry larger than a shard's byte share), RK_ENOMEM.
+ * entry larger than a shard's byte share), RK_ENOMEM; on any of these
+ * but a bad klen the key's previous entry is dropped too (it is older
+ * than the put).
  */
 int l1_put(l1_cache *c, const char *key, size_t klen, const char *val,
 	   size_t vlen, int64_t now_us, int64_t ttl_ms);

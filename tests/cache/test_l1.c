@@ -103,8 +103,10 @@ static void test_hit_miss_negative(void **st)
 			 L1_HIT);
 	assert_int_equal(l1_get(c, "a", 1, T0, false, buf, 8, NULL, NULL),
 			 L1_MISS);
-	/* Bad arguments. */
+	/* Bad arguments; a failed put drops the older value. */
+	assert_int_equal(put(c, "k", "v", T0, 1000), 0);
 	assert_int_equal(put(c, "k", "v", T0, 0), RK_EINVAL);
+	assert_int_equal(get(c, "k", T0, buf, sizeof(buf), &len), L1_MISS);
 	assert_int_equal(put(c, "k", "v", T0, -1), RK_EINVAL);
 	assert_int_equal(put(c, "k", "v", T0, 1LL << 40), RK_EINVAL);
 	static char big[70000];
@@ -124,8 +126,8 @@ static void test_hit_miss_negative(void **st)
 	assert_int_equal(s.entries, 4);
 	assert_int_equal(s.hits, 5);
 	assert_int_equal(s.negative_hits, 1);
-	assert_int_equal(s.misses, 2);
-	assert_int_equal(s.inserts, 5);
+	assert_int_equal(s.misses, 3);
+	assert_int_equal(s.inserts, 6);
 	assert_int_equal(s.bytes, 4 * l1_entry_overhead() + 10 + 7 + 10 + 3 +
 					  1 + 3 + sizeof(big) / 2);
 	l1_free(c);
