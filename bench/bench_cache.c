@@ -89,7 +89,8 @@ static int world_init(struct world *w, const gen_params *p, uint64_t seed)
 	w->vlen = rk_calloc(w->ncards, sizeof(size_t));
 	w->trace = rk_calloc(TRACE_LEN, sizeof(uint32_t));
 	w->slots = rk_calloc(w->ncards, sizeof(*w->slots));
-	if (!w->slots || !w->keys || !w->vals || !w->klen || !w->vlen || !w->trace)
+	if (!w->slots || !w->keys || !w->vals || !w->klen || !w->vlen ||
+	    !w->trace)
 		return RK_ENOMEM;
 	for (uint32_t i = 0; i < w->ncards; i++) {
 		/* The service's L1 key of the card feature group. */

@@ -528,7 +528,11 @@ static void shard_cleanup(shard *s)
 static int shard_init(shard *s, size_t max_e, size_t max_b)
 {
 	pthread_condattr_t ca;
-	size_t nb = pow2_floor(max_e), ng = pow2_floor(max_e) / GHOST_WAYS;
+	/* Tables for as many entries as can fit: a huge entry bound with a
+	 * small byte bound must not allocate huge tables. */
+	size_t fit = max_b / l1_entry_overhead() < max_e ?
+			     max_b / l1_entry_overhead() : max_e;
+	size_t nb = pow2_floor(fit), ng = pow2_floor(fit) / GHOST_WAYS;
 
 	if (nb > MAX_TAB)
 		nb = MAX_TAB;

@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include "cache/l1.h"
 #include "common/rk.h"
@@ -57,6 +58,11 @@ static void test_config(void **st)
 	};
 	for (size_t i = 0; i < RK_ARRAY_LEN(bad); i++)
 		assert_null(l1_new(&bad[i]));
+	/* A huge entry bound with a small byte bound: small tables. */
+	l1_config huge = {.max_entries = SIZE_MAX / 2, .max_bytes = 1 << 20};
+	l1_cache *h = l1_new(&huge);
+	assert_non_null(h);
+	l1_free(h);
 	/* Default shards shrink for a tiny cache. */
 	l1_cache *c = mk(1, 1000, 0);
 	assert_int_equal(put(c, "k", "v", T0, 1000), 0);
@@ -435,8 +441,9 @@ static void *stress_thread(void *arg)
 		x ^= x << 17;
 		int k = (int)(x % 500), op = (int)((x >> 32) % 100);
 		int kn = snprintf(key, sizeof(key), "f:card:c_%d", k);
-		int vn = snprintf(val, sizeof(val), "{\"card\":%d,\"pad\":\"%.*s\"}",
-				  k, (int)(x >> 40) % 20, "xxxxxxxxxxxxxxxxxxxx");
+		int vn = snprintf(val, sizeof(val),
+				  "{\"card\":%d,\"pad\":\"%.*s\"}", k,
+				  (int)(x >> 40) % 20, "xxxxxxxxxxxxxxxxxxxx");
 		int64_t now = rk_now_us();
 		size_t len;
 
