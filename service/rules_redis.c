@@ -106,8 +106,11 @@ char *svc_rr_encode(const rules_def *def, int64_t version,
 		cJSON_Delete(file);
 		goto out_free;
 	}
-	cJSON_AddNumberToObject(w, "version", (double)version);
-	cJSON_AddItemToObject(w, "file", file);
+	if (!cJSON_AddNumberToObject(w, "version", (double)version) ||
+	    !cJSON_AddItemToObject(w, "file", file)) {
+		cJSON_Delete(file);
+		goto out_free;
+	}
 	char *txt = cJSON_PrintUnformatted(w);
 	if (txt) {
 		out = rk_strdup(txt);
