@@ -52,7 +52,8 @@ static int list_items(const strset *set, rules_list_def *l)
 	l->items = rk_calloc(n + 1, sizeof(*l->items));
 	if (!l->items)
 		return RK_ENOMEM;
-	while (set && (size_t)l->nitems < n && strset_next(set, &pos, &s, &len)) {
+	while (set && (size_t)l->nitems < n &&
+	       strset_next(set, &pos, &s, &len)) {
 		char *c = rk_malloc(len + 1);
 		if (!c)
 			return RK_ENOMEM;

@@ -25,8 +25,8 @@ start_redis() {
 		--daemonize no >"$TMP/redis-$1.log" 2>&1 &
 	PIDS+=($!)
 	eval "$1_PORT=$port; $1_PID=$!"
-	local i
-	for i in $(seq 1 100); do
+	local _
+	for _ in $(seq 1 100); do
 		redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
 		sleep 0.05
 	done
@@ -36,9 +36,9 @@ start_redis() {
 # wait_for DESC EXPECTED CMD... : polls CMD (at most ~5 s) until it prints
 # EXPECTED, then checks.
 wait_for() {
-	local desc=$1 want=$2 got i
+	local desc=$1 want=$2 got _
 	shift 2
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		got=$("$@")
 		[ "$got" == "$want" ] && break
 		sleep 0.05
@@ -69,7 +69,7 @@ REGIONS="a=127.0.0.1:$A_PORT"
 
 # --- instance 1: the SQLite store, publishing
 start_riskd RISKD_REGIONS="$REGIONS" RISKD_DECISION_LOG=
-B1=$BASE; P1=$RISKD_PID; PIDS+=($P1)
+B1=$BASE; P1=$RISKD_PID; PIDS+=("$P1")
 wait_for "index lists payments" payments rcli smembers riskd:rules:index
 VAL=$(rcli get riskd:rules:payments)
 check "wrapper version 1" 1 "$(j 'd["version"]' "$VAL")"
@@ -90,7 +90,7 @@ check "export of the import = export of the store" \
 # --- instance 2: no SQLite file, same Redis; re-reads only on notices
 start_riskd RISKD_REGIONS="$REGIONS" RISKD_DECISION_LOG= \
 	RISKD_DB="$TMP/none.db" RISKD_RELOAD_MS=60000
-B2=$BASE; P2=$RISKD_PID; PIDS+=($P2)
+B2=$BASE; P2=$RISKD_PID; PIDS+=("$P2")
 BASE=$B2 req GET /readyz
 check "instance 2 ready" 200 "$STATUS"
 check "instance 2 has one scenario" 1 "$(j 'd["scenarios"]')"
@@ -125,7 +125,7 @@ rcli set riskd:rules:payments \
 	'{"version":99,"file":{"scenario":"payments","rules":[{"id":"x","when":"amount >"}]}}' >/dev/null
 check "PUBLISH reaches both instances" 2 "$(rcli publish riskd:rules payments)"
 ok=0
-for i in $(seq 1 100); do
+for _ in $(seq 1 100); do
 	BASE=$B2 req GET /metrics
 	REF=$(echo "$BODY" | awk '/^riskd_ruleset_refused_total/ {print $2}')
 	[ "$REF" == "$((REF0 + 1))" ] && { ok=1; break; }
@@ -158,7 +158,7 @@ check "instance 1 republished version 2 over the broken value" 2 \
 # --- instance 3: periodic re-read alone (a SET without PUBLISH)
 start_riskd RISKD_REGIONS="$REGIONS" RISKD_DECISION_LOG= \
 	RISKD_DB="$TMP/none.db" RISKD_RELOAD_MS=200
-B3=$BASE; P3=$RISKD_PID; PIDS+=($P3)
+B3=$BASE; P3=$RISKD_PID; PIDS+=("$P3")
 check "instance 3 serves version 2" 2 "$(version_at "$B3" -H "Authorization: Bearer $KEY")"
 python3 - "$(rcli get riskd:rules:payments)" >"$TMP/v7.json" <<'EOF'
 import json, sys

@@ -102,8 +102,10 @@ static void test_decode_refuses(void **st)
 		"not json",
 		"[1]",
 		"{\"file\": {\"scenario\": \"pay\", \"rules\": []}}",
-		"{\"version\": 0, \"file\": {\"scenario\": \"pay\", \"rules\": []}}",
-		"{\"version\": 1.5, \"file\": {\"scenario\": \"pay\", \"rules\": []}}",
+		"{\"version\": 0, \"file\": {\"scenario\": \"pay\", "
+		"\"rules\": []}}",
+		"{\"version\": 1.5, \"file\": {\"scenario\": \"pay\", "
+		"\"rules\": []}}",
 		"{\"version\": 1, \"file\": \"x\"}",
 		"{\"version\": 1, \"file\": {\"scenario\": \"pay\", \"rules\": "
 		"[{\"id\": \"x\"}]}}",
@@ -150,7 +152,8 @@ static void test_keys(void **st)
 	static const char *const bad[] = {
 		"{}", "{\"keys\": [{\"id\": 1}]}",
 		"{\"keys\": [{\"id\": 1, \"role\": \"root\", \"hash\": "
-		"\"0000000000000000000000000000000000000000000000000000000000000000\""
+		"\"00000000000000000000000000000000"
+		"00000000000000000000000000000000\""
 		", \"revoked\": false}]}",
 	};
 	for (size_t i = 0; i < RK_ARRAY_LEN(bad); i++)
