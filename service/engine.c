@@ -625,10 +625,11 @@ static int redis_reload(svc_engine *e, const char *one, cJSON *report)
 			/* missing key, same value, or refused already */
 			if (prev)
 				s->scn[s->nscn++] = scn_ref(prev);
+			bool same = !rd.values[i] ||
+				    (prev && prev->src_hash == h);
 			if (prev || r)
 				report_scn(arr, name, prev ? prev->version : 0,
-					   prev && prev->src_hash == h ?
-						   "unchanged" : "refused",
+					   same ? "unchanged" : "refused",
 					   NULL);
 			continue;
 		}
