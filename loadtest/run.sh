@@ -55,7 +55,9 @@ PID=$!
 for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.05; done
 URL=http://127.0.0.1:$PORT/v1/score
 echo "== warm-up and saturation: closed loop, $CONNECTIONS connections, 5 s"
-"$BUILD/riskload" -u "$URL" -r 0 -d 5 -c "$CONNECTIONS" -t "$THREADS" --json "$OUT/saturation.json" | sed 's/^/   /'
+# Closed loop at saturation may see a few 504s (queueing near the
+# deadline): they are reported, not fatal; the measured run below is.
+"$BUILD/riskload" -u "$URL" -r 0 -d 5 -c "$CONNECTIONS" -t "$THREADS" --json "$OUT/saturation.json" | sed 's/^/   /' || true
 SAT=$(python3 -c "import json; print(int(json.load(open('$OUT/saturation.json'))['rate']))")
 RATE=$((SAT * PERCENT / 100))
 echo "== measured: open loop at $RATE req/s ($PERCENT % of $SAT), $DURATION s, SLO $SLO"

@@ -16,6 +16,7 @@
 #include "data_int.h"
 #include "log.h"
 #include "metrics.h"
+#include "recorder.h"
 
 /* "Forever" for L1 entries written without Redis behind them: L1's
  * longest TTL (about 49 days). */
@@ -126,6 +127,11 @@ svc_data *svc_data_new(const svc_config *c, char *err, size_t errlen)
 	d->rg = rg_new(&rc, err, errlen);
 	if (!d->rg)
 		goto out_free;
+	d->rec = svc_recorder_new(d->rg, 65536);
+	if (!d->rec) {
+		snprintf(err, errlen, "out of memory");
+		goto out_free;
+	}
 	const char *ch[] = { SVC_INVALIDATE_CHANNEL, SVC_RULES_CHANNEL };
 	if (rg_subscribe(d->rg, ch, 2, on_message, d)) {
 		snprintf(err, errlen, "Redis: cannot start the subscriber");
@@ -141,6 +147,7 @@ void svc_data_free(svc_data *d)
 {
 	if (!d)
 		return;
+	svc_recorder_free(d->rec);   /* sends what is queued, needs rg */
 	rg_free(d->rg);
 	l1_free(d->l1);
 	vel_store_free(d->vel);
@@ -421,9 +428,20 @@ static void m_redis_errors(void *arg, metrics_emitter *e)
 static void m_velocity(void *arg, metrics_emitter *e)
 {
 	svc_data *d = arg;
-	const char *ok[] = { "ok" }, *er[] = { "error" };
-	metrics_emit(e, ok, (double)atomic_load(&d->velocity_records));
-	metrics_emit(e, er, (double)atomic_load(&d->velocity_errors));
+	const char *ok[] = { "ok" }, *er[] = { "error" },
+		   *dr[] = { "dropped" };
+	uint64_t okn = atomic_load(&d->velocity_records);
+	uint64_t ern = atomic_load(&d->velocity_errors), drn = 0;
+	if (d->rec) {
+		svc_recorder_stats st;
+		svc_recorder_get_stats(d->rec, &st);
+		okn += st.recorded;
+		ern += st.failed;
+		drn = st.dropped;
+	}
+	metrics_emit(e, ok, (double)okn);
+	metrics_emit(e, er, (double)ern);
+	metrics_emit(e, dr, (double)drn);
 }
 
 static void m_degraded(void *arg, metrics_emitter *e)
@@ -472,7 +490,9 @@ void svc_data_metrics(svc_data *d, metrics_registry *m)
 		m_redis_errors, d);
 	metrics_collector(m, METRICS_COUNTER,
 		"riskd_velocity_records_total",
-		"Velocity recordings by result.", "result", m_velocity, d);
+		"Events recorded in velocity aggregates, by result (ok, error; "
+		"dropped: the Redis recorder's queue was full).", "result",
+		m_velocity, d);
 	metrics_collector(m, METRICS_COUNTER, "riskd_degraded_total",
 		"Answers made without some features or velocity.", NULL,
 		m_degraded, d);

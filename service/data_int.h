@@ -24,6 +24,7 @@ struct svc_data {
 	l1_cache *l1;
 	rg_t *rg;                 /* NULL: no Redis configured */
 	vel_store *vel;           /* in-process velocity (no Redis) */
+	struct svc_recorder *rec; /* velocity recording to Redis */
 	struct metrics_series *redis_latency;  /* seconds, may be NULL */
 	atomic_uint_fast64_t redis_fetches, redis_errors, redis_timeouts;
 	atomic_uint_fast64_t velocity_records, velocity_errors;

@@ -7,6 +7,7 @@
  * event needs - feature hashes and velocity aggregates - in one
  * pipelined round trip bounded by the request's remaining budget. What
  * cannot be had in time reads as null and marks the answer degraded.
+ * Recording goes to recorder.c (Redis) or the in-process store.
  * Neighbours: data.c (the tier's state), handlers_score.c (the caller).
  */
 #include <stdio.h>
@@ -16,6 +17,7 @@
 
 #include "../common/rk.h"
 #include "data_int.h"
+#include "recorder.h"
 
 /* An L1 read buffer; larger values get one from the request arena. */
 #define VALBUF 2048
@@ -418,24 +420,7 @@ void svc_data_record(svc_data *d, const rules_set *set, const cJSON *event,
 			atomic_fetch_add(&d->velocity_records, 1);
 		return;
 	}
-	rg_conn *c = rg_acquire(d->rg, deadline_us);
-	bool failed = !c;
-	int n = 0;
-	if (c && !rg_conn_set_budget(c, deadline_us) &&
-	    !vel_redis_append_records(rg_conn_ctx(c), def->velocity,
-				      def->nvelocity, event, now_ms, &n)) {
-		for (int i = 0; i < n && !failed; i++) {
-			void *x = NULL;
-			if (redisGetReply(rg_conn_ctx(c), &x) != REDIS_OK ||
-			    !x)
-				failed = true;
-			else
-				freeReplyObject(x);
-		}
-	} else {
-		failed = true;
-	}
-	atomic_fetch_add(failed ? &d->velocity_errors : &d->velocity_records,
-			 1);
-	rg_release(d->rg, c, failed && c);
+	RK_UNUSED(deadline_us);
+	/* off the request path: the recorder batches them (recorder.h) */
+	svc_recorder_push(d->rec, (rules_set *)set, event, now_ms);
 }
