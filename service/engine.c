@@ -737,8 +737,17 @@ static void maybe_publish(svc_engine *e)
 	int64_t now = rk_now_us();
 	bool news = gen != e->pub_gen || strcmp(region, e->pub_region);
 	if (e->pub_ok ? !news && now - e->pub_at_us < REPUBLISH_US :
-			e->pub_at_us && now - e->pub_at_us < 1000000)
-		return;
+			e->pub_at_us && now - e->pub_at_us < 1000000) {
+		/* Up to date, unless Redis lost the keys (restarted without
+		 * persistence, flushed): one EXISTS per tick. */
+		if (!e->pub_ok || !e->stats.nscenarios ||
+		    svc_rr_index_exists(e->rg, now + SVC_RULES_TIMEOUT_MS *
+							 1000LL) != 0)
+			return;
+		elog("warn", "rule sets missing in Redis: publishing again",
+		     NULL, 0, NULL);
+		news = true;
+	}
 	svc_snapshot *snap = svc_engine_acquire(e);
 	svc_rr_item *items = rk_calloc((size_t)snap->nscn + 1,
 				       sizeof(*items));

@@ -410,6 +410,20 @@ int svc_rr_publish(struct rg_t *rg, const svc_rr_item *items, int n,
 
 /* ---- reading ---- */
 
+int svc_rr_index_exists(struct rg_t *rg, int64_t deadline_us)
+{
+	const char *argv[] = {"EXISTS", SVC_RULES_INDEX};
+	const char **pargv = argv;
+	int argc = 2;
+	redisReply *rep = NULL;
+	int rc = rg_exec(rg, 1, &pargv, NULL, &argc, &rep, deadline_us, NULL);
+	if (rc)
+		return rc;
+	rc = rep->type == REDIS_REPLY_INTEGER ? rep->integer > 0 : RK_EIO;
+	freeReplyObject(rep);
+	return rc;
+}
+
 void svc_rr_read_cleanup(svc_rr_read *r)
 {
 	for (int i = 0; i < r->n; i++) {

@@ -73,6 +73,10 @@ int svc_rr_publish(struct rg_t *rg, const svc_rr_item *items, int n,
 		   const char *keys, int64_t deadline_us, char *err,
 		   size_t errlen);
 
+/* Whether the index exists (1) or not (0: nothing published, or a
+ * flushed or restarted Redis); rg_exec's codes, RK_EIO. One round trip. */
+int svc_rr_index_exists(struct rg_t *rg, int64_t deadline_us);
+
 /* What a read found. Strings are NUL-terminated copies (rk_free). */
 typedef struct svc_rr_read {
 	bool have_index;     /* the index key exists */

@@ -5,22 +5,16 @@
 # follows a new version (PUBLISH notices: its periodic re-read is slowed
 # to a minute), refuses a broken value written straight into Redis, takes
 # the API key hashes, drops a scenario gone from the index; instance 3
-# shows the periodic re-read alone. Key layout: docs/internals/cache.md.
+# shows the periodic re-read alone; after a Redis restart instance 1
+# publishes again and instance 4, started during the outage, loads.
+# Key layout: docs/internals/cache.md.
 . "$(dirname "$0")/lib.sh"
 command -v redis-server >/dev/null || { fail "redis-server not installed"; finish; }
 
-# start_redis VAR : a redis-server on a free port; VAR_PORT, VAR_PID.
-# .ci/run's servers (RISKD_TEST_REDIS_A/B) are used, flushed, when set.
+# start_redis VAR [PORT] : a redis-server of its own (this test restarts
+# it) on PORT or a free port; VAR_PORT, VAR_PID.
 start_redis() {
-	local shared
-	eval "shared=\${RISKD_TEST_REDIS_$1:-}"
-	if [ -n "$shared" ]; then
-		eval "$1_PORT=${shared##*:}; $1_PID="
-		redis-cli -p "${shared##*:}" flushall >/dev/null
-		return 0
-	fi
-	local port
-	port=$(free_port)
+	local port=${2:-$(free_port)}
 	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
 		--daemonize no >"$TMP/redis-$1.log" 2>&1 &
 	PIDS+=($!)
@@ -33,12 +27,12 @@ start_redis() {
 	fail "redis $1 did not start"; finish
 }
 
-# wait_for DESC EXPECTED CMD... : polls CMD (at most ~5 s) until it prints
-# EXPECTED, then checks.
+# wait_for DESC EXPECTED CMD [ARGS...] : polls CMD (at most WAIT_S
+# seconds, default 5) until it prints EXPECTED, then checks.
 wait_for() {
 	local desc=$1 want=$2 got _
 	shift 2
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 $((${WAIT_S:-5} * 20))); do
 		got=$("$@")
 		[ "$got" == "$want" ] && break
 		sleep 0.05
@@ -172,6 +166,24 @@ wait_for "instance 3 picks up an unannounced value" 7 version_at "$B3" \
 check "instance 2 did not (no notice, 60 s period)" 2 \
 	"$(version_at "$B2" -H "Authorization: Bearer $KEY")"
 
+# --- Redis restarted empty: instance 1 publishes again; instance 4,
+# started while Redis was down, loads once it is back
+{ kill -9 "$A_PID"; wait "$A_PID"; } 2>/dev/null
+start_riskd RISKD_REGIONS="$REGIONS" RISKD_DECISION_LOG= \
+	RISKD_DB="$TMP/none.db" RISKD_RELOAD_MS=200
+B4=$BASE; P4=$RISKD_PID; PIDS+=("$P4")
+BASE=$B4 req GET /readyz
+check "instance 4 not ready without Redis" 503 "$STATUS"
+check "instance 2 serves through the outage" 2 \
+	"$(version_at "$B2" -H "Authorization: Bearer $KEY")"
+start_redis A "$A_PORT"
+ready4() { BASE=$B4 req GET /readyz; echo "$STATUS"; }
+WAIT_S=15 wait_for "instance 4 ready once Redis is back" 200 ready4
+check "instance 4 serves version 2" 2 \
+	"$(version_at "$B4" -H "Authorization: Bearer $KEY")"
+check "instance 4 took the key table" 401 \
+	"$(curl -s -o /dev/null -w '%{http_code}' "$B4/v1/scenarios")"
+
 # --- a scenario gone from the index is removed
 rcli srem riskd:rules:index payments >/dev/null
 rcli sadd riskd:rules:index other >/dev/null
@@ -180,7 +192,7 @@ wait_for "instance 2 drops payments" 404 bash -c \
 	"curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $KEY' $B2/v1/scenarios/payments"
 
 # --- SIGTERM: every instance exits 0
-for p in $P3 $P2 $P1; do
+for p in $P4 $P3 $P2 $P1; do
 	RISKD_PID=$p stop_riskd
 	check "instance $p exits 0" 0 "$RISKD_RC"
 done
