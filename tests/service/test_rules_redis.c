@@ -3,7 +3,8 @@
  * riskd:rules:{scenario} (version, the lists the rules use, sorted; the
  * file parses back), refusal of malformed values, the riskd:keys table,
  * allocation failures; then publish and fetch against a real
- * redis-server (stale scenarios removed from the index, one and all).
+ * redis-server (stale scenarios removed from the index, one and all,
+ * the index check, errors once it is gone).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -221,6 +222,7 @@ static void test_publish_fetch(void **st)
 	assert_int_equal(r.n, 0);
 	assert_null(r.keys);
 	svc_rr_read_cleanup(&r);
+	assert_int_equal(svc_rr_index_exists(rg, dl), 0);
 
 	svc_rr_item items[] = {{"a", "{\"v\":1}"}, {"b", "{\"v\":2}"},
 			       {"index", "{}"}};
@@ -234,6 +236,7 @@ static void test_publish_fetch(void **st)
 					 "{\"v\":1}" : "{\"v\":2}");
 	assert_string_equal(r.keys, "{\"keys\":[]}");
 	svc_rr_read_cleanup(&r);
+	assert_int_equal(svc_rr_index_exists(rg, dl), 1);
 
 	/* b no longer served: out of the index, its key deleted */
 	assert_int_equal(svc_rr_publish(rg, items, 1, NULL, dl, err,
@@ -253,6 +256,7 @@ static void test_publish_fetch(void **st)
 	ru_kill(&srv);
 	assert_true(svc_rr_fetch(rg, NULL, rk_now_us() + 300000, &r) < 0);
 	assert_int_equal(r.n, 0);
+	assert_true(svc_rr_index_exists(rg, rk_now_us() + 300000) < 0);
 	assert_true(svc_rr_publish(rg, items, 1, NULL, rk_now_us() + 300000,
 				   err, sizeof(err)) < 0);
 	assert_true(err[0] != '\0');
