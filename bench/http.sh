@@ -7,7 +7,9 @@
 # RULES-rule set (riskload --print-rules); the bodies are the generated
 # payment workload (riskload --print-events). Any non-2xx answer fails.
 # Parameters: ROUNDS (3), DURATION (5 s), CONNS (32), RULES (3000),
-# TRIVIAL_THREADS (the responder's MHD threads, 2 = one per core here).
+# TRIVIAL_THREADS (the responder's MHD threads, 2 = one per core here),
+# BEFORE (another riskd binary, measured on the generated rules too: a
+# before/after comparison in one run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -48,6 +50,11 @@ P_SAMP=$(port); RISKD_DB=$T/sample/riskd.db RISKD_DECISION_LOG= RISKD_LOG_LEVEL=
 	"$BUILD/riskd" --listen "127.0.0.1:$P_SAMP" 2>"$T/sample.log" & PIDS+=($!)
 P_GEN=$(port); RISKD_DB=$T/gen/riskd.db RISKD_DECISION_LOG= RISKD_LOG_LEVEL=warn \
 	"$BUILD/riskd" --listen "127.0.0.1:$P_GEN" 2>"$T/gen.log" & PIDS+=($!)
+if [ -n "${BEFORE:-}" ]; then
+	P_BEF=$(port); RISKD_DB=$T/gen/riskd.db RISKD_DECISION_LOG= RISKD_LOG_LEVEL=warn \
+		"$BEFORE" --listen "127.0.0.1:$P_BEF" 2>"$T/before.log" & PIDS+=($!)
+	wait_up "http://127.0.0.1:$P_BEF/livez"
+fi
 wait_up "http://127.0.0.1:$P_TRIV/"
 wait_up "http://127.0.0.1:$P_SAMP/livez"
 wait_up "http://127.0.0.1:$P_GEN/livez"
@@ -56,6 +63,10 @@ declare -A URL=([trivial]="http://127.0.0.1:$P_TRIV/v1/score"
 		[sample]="http://127.0.0.1:$P_SAMP/v1/score"
 		[rules$RULES]="http://127.0.0.1:$P_GEN/v1/score")
 NAMES=(trivial sample "rules$RULES")
+if [ -n "${BEFORE:-}" ]; then
+	URL[before$RULES]="http://127.0.0.1:$P_BEF/v1/score"
+	NAMES+=("before$RULES")
+fi
 declare -A RES
 one() {  # one NAME SECONDS -> req/s
 	local out

@@ -103,9 +103,12 @@ void svc_h_scenarios(svc_req *r)
 		}
 		cJSON_AddItemToArray(arr, x);
 	}
-	if (o)
+	if (o) {
 		cJSON_AddNumberToObject(o, "generation",
 					(double)snap->generation);
+		cJSON_AddStringToObject(o, "source",
+					svc_engine_source(r->srv->engine));
+	}
 	svc_snapshot_release(snap);
 	svc_reply_json(r, 200, o);
 }
@@ -194,6 +197,7 @@ void svc_h_readyz(svc_req *r)
 	cJSON_AddItemToObject(o, "reasons", reasons);
 	cJSON_AddNumberToObject(o, "scenarios", snap->nscn);
 	cJSON_AddNumberToObject(o, "generation", (double)snap->generation);
+	cJSON_AddStringToObject(o, "source", svc_engine_source(r->srv->engine));
 	const char *region = svc_data_region(r->srv->data);
 	if (region)
 		cJSON_AddStringToObject(o, "region", region);
@@ -352,6 +356,13 @@ void svc_h_metrics(svc_req *r)
 		"riskd_reloads_total{result=\"error\"} %llu\n",
 	    (unsigned long long)es.reloads_ok,
 	    (unsigned long long)es.reloads_failed);
+	put(&t, "# HELP riskd_ruleset_publishes_total Rule-set publications "
+		"to Redis by result.\n"
+		"# TYPE riskd_ruleset_publishes_total counter\n"
+		"riskd_ruleset_publishes_total{result=\"ok\"} %llu\n"
+		"riskd_ruleset_publishes_total{result=\"error\"} %llu\n",
+	    (unsigned long long)es.publishes_ok,
+	    (unsigned long long)es.publishes_failed);
 	put(&t, "# HELP riskd_ruleset_refused_total Versions refused "
 		"because they did not compile.\n"
 		"# TYPE riskd_ruleset_refused_total counter\n"
