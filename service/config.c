@@ -84,7 +84,7 @@ static const struct opt opts[] = {
 	  "concurrent HTTP connections" },
 	{ "RISKD_CONN_TIMEOUT_S", K_INT, FLD(conn_timeout_s), "30", 1, 3600,
 	  "idle connection timeout, seconds" },
-	{ "RISKD_CONN_MEMORY", K_SIZE, FLD(conn_memory), "32768", 8192,
+	{ "RISKD_CONN_MEMORY", K_SIZE, FLD(conn_memory), "16384", 8192,
 	  16 * MIB, "libmicrohttpd memory per connection (headers, I/O)" },
 	{ "RISKD_DRAIN_MS", K_INT, FLD(drain_ms), "10000", 0, 600000,
 	  "on SIGTERM, longest wait for in-flight requests" },
