@@ -45,13 +45,11 @@ char *jw_finish(jw *w, size_t *len)
 	return b;
 }
 
-/* Room for n more bytes plus the terminating NUL. */
-static bool reserve(jw *w, size_t n)
+/* Grows the buffer to hold n more bytes plus the terminating NUL. */
+static bool grow(jw *w, size_t n)
 {
 	if (w->failed)
 		return false;
-	if (w->buf && w->len + n + 1 <= w->cap)
-		return true;
 	size_t cap = w->cap > 64 ? w->cap : 64;
 	while (cap < w->len + n + 1)
 		cap *= 2;
@@ -67,7 +65,16 @@ static bool reserve(jw *w, size_t n)
 	return true;
 }
 
-static void put(jw *w, const char *s, size_t n)
+/* Room for n more bytes plus the terminating NUL (the common case
+ * inline: one compare). */
+static inline bool reserve(jw *w, size_t n)
+{
+	if (w->buf && !w->failed && w->len + n + 1 <= w->cap)
+		return true;
+	return grow(w, n);
+}
+
+static inline void put(jw *w, const char *s, size_t n)
 {
 	if (!reserve(w, n))
 		return;
@@ -76,7 +83,7 @@ static void put(jw *w, const char *s, size_t n)
 	w->buf[w->len] = '\0';
 }
 
-static void putc1(jw *w, char c)
+static inline void putc1(jw *w, char c)
 {
 	if (!reserve(w, 1))
 		return;
@@ -147,40 +154,50 @@ void jw_obj_end(jw *w) { close_(w, '}', true); }
 void jw_arr_begin(jw *w) { open_(w, '[', false); }
 void jw_arr_end(jw *w) { close_(w, ']', false); }
 
-/* The quoted, escaped form of s[0..n). */
+/* Bytes that need an escape in a JSON string: controls, '"', '\\'. */
+static const unsigned char needs_escape[256] = {
+	[0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1,
+};
+
+/* The quoted, escaped form of s[0..n): runs of plain bytes are copied
+ * at once, and the worst case (every byte a \u00XX) is reserved first
+ * so the loop never checks for room. */
 static void quoted(jw *w, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	if (!reserve(w, n + 2))
+	if (!reserve(w, 6 * n + 2))
 		return;
-	w->buf[w->len++] = '"';
+	char *o = w->buf + w->len;
+	*o++ = '"';
 	size_t run = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (!needs_escape[c])
 			continue;
-		put(w, s + run, i - run);
+		memcpy(o, s + run, i - run);
+		o += i - run;
 		run = i + 1;
-		char e[6] = { '\\', 0 };
-		size_t el = 2;
+		*o++ = '\\';
 		switch (c) {
-		case '"': e[1] = '"'; break;
-		case '\\': e[1] = '\\'; break;
-		case '\b': e[1] = 'b'; break;
-		case '\f': e[1] = 'f'; break;
-		case '\n': e[1] = 'n'; break;
-		case '\r': e[1] = 'r'; break;
-		case '\t': e[1] = 't'; break;
+		case '"': *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '\b': *o++ = 'b'; break;
+		case '\f': *o++ = 'f'; break;
+		case '\n': *o++ = 'n'; break;
+		case '\r': *o++ = 'r'; break;
+		case '\t': *o++ = 't'; break;
 		default:
-			memcpy(e + 1, "u00", 3);
-			e[4] = hex[c >> 4];
-			e[5] = hex[c & 15];
-			el = 6;
+			memcpy(o, "u00", 3);
+			o[3] = hex[c >> 4];
+			o[4] = hex[c & 15];
+			o += 5;
 		}
-		put(w, e, el);
 	}
-	put(w, s + run, n - run);
-	putc1(w, '"');
+	memcpy(o, s + run, n - run);
+	o += n - run;
+	*o++ = '"';
+	*o = '\0';
+	w->len = (size_t)(o - w->buf);
 }
 
 void jw_key(jw *w, const char *s)
