@@ -10,6 +10,7 @@
  * Recording goes to recorder.c (Redis) or the in-process store.
  * Neighbours: data.c (the tier's state), handlers_score.c (the caller).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -269,8 +270,11 @@ static void redis_round(svc_data *d, struct group *g, int ng,
 		void *x = NULL;
 		if (redisGetReply(ctx, &x) != REDIS_OK || !x) {
 			failed = true;
+			/* hiredis reports a socket timeout as an I/O error
+			 * with EAGAIN */
 			timeout = rk_now_us() >= deadline_us ||
-				  ctx->err == REDIS_ERR_IO;
+				  (ctx->err == REDIS_ERR_IO &&
+				   (errno == EAGAIN || errno == EWOULDBLOCK));
 			goto out;
 		}
 		rep[i] = x;
