@@ -138,6 +138,24 @@ kill -TERM "$P1" "$P2"
 wait "$P1"; check "instance 1 exit 0" 0 "$?"
 wait "$P2"; check "instance 2 exit 0" 0 "$?"
 
+# --- no region reachable: answers are degraded, never errors
+DEAD=$(free_port)
+start_riskd RISKD_REGIONS="a=127.0.0.1:$DEAD" RISKD_DECISION_LOG=
+req GET /readyz
+check "dead Redis: readyz 503" 503 "$STATUS"
+check "dead Redis: readyz says why" 1 "$(echo "$BODY" | grep -c 'no Redis region reachable')"
+score "$BASE" c1 50
+check "dead Redis: score 200" 200 "$STATUS"
+check "dead Redis: degraded" true "$(j 'd["degraded"]')"
+check "dead Redis: reasons" '["features_unavailable", "velocity_unavailable"]' "$(j 'sorted(d["degraded_reasons"])')"
+check "dead Redis: feature null" null "$(input_of chargeback_history features.card.chargebacks_90d value)"
+req PUT /v1/features/card/c1 -H 'Content-Type: application/json' --data-binary '{"n": 1}'
+check "dead Redis: PUT 503" 503 "$STATUS"
+BASE=$BASE req GET /metrics
+check "dead Redis: degraded counted" 1 "$(echo "$BODY" | grep -c '^riskd_degraded_total [1-9]')"
+stop_riskd
+check "dead Redis: exit 0" 0 "$RISKD_RC"
+
 # --- the embedded default: no Redis
 start_riskd RISKD_DECISION_LOG=
 BASE=$BASE req GET /v1/regions
