@@ -1,13 +1,13 @@
 /*
- * server.c - the HTTP front: libmicrohttpd with one epoll thread per
- * HTTP thread and suspend/resume. Per request: a svc_req made at the
- * headers (route, request id, auth, early 404/405/413/415), the body
- * appended chunk by chunk under RISKD_MAX_BODY, JSON parsed, then the
- * route's handler answers or queues it on the pool with the connection
- * suspended. The completion callback records metrics and frees the
- * request. Neighbours: server.h, pool.c, handlers_*.c, main.c.
+ * server.c - the HTTP front: libmicrohttpd, one epoll thread per HTTP
+ * thread, suspend/resume. Per request: a svc_req made at the headers
+ * (route, request id, auth, early 404/405/413/415), the body appended
+ * under RISKD_MAX_BODY, JSON parsed, then the route's handler answers or
+ * queues it on the pool with the connection suspended; the completion
+ * callback records metrics and frees it. Neighbours: server.h, routes.c,
+ * observe.c (metrics, logs, ids, deadlines, keys), pool.c, handlers_*.c.
  */
-#include "server.h"
+#include "server_int.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,292 +29,6 @@
 #include "auth.h"
 #include "declog.h"
 #include "log.h"
-#include "metrics.h"
-
-struct route {
-	const char *path;     /* exact, or prefix when ending in '/' */
-	const char *method;   /* "GET" (HEAD too) or "POST" */
-	svc_handler handler;
-	bool body;            /* JSON body expected */
-	const char *label;    /* metric label of a prefix route */
-	int segs;             /* path segments after a prefix (1 or 2) */
-};
-
-static const struct route routes[] = {
-	{ "/v1/score", "POST", svc_h_score, true, NULL, 0 },
-	{ "/v1/score/batch", "POST", svc_h_batch, true, NULL, 0 },
-	{ "/v1/simulate", "POST", svc_h_simulate, true, NULL, 0 },
-	{ "/v1/scenarios", "GET", svc_h_scenarios, false, NULL, 0 },
-	{ "/v1/scenarios/", "GET", svc_h_scenario, false,
-	  "/v1/scenarios/{name}", 1 },
-	{ "/v1/features/", "GET", svc_h_features_get, false,
-	  "/v1/features/{group}/{key}", 2 },
-	{ "/v1/features/", "PUT", svc_h_features_put, true,
-	  "/v1/features/{group}/{key}", 2 },
-	{ "/v1/regions", "GET", svc_h_regions, false, NULL, 0 },
-	{ "/v1/admin/reload", "POST", svc_h_reload, false, NULL, 0 },
-	{ "/livez", "GET", svc_h_livez, false, NULL, 0 },
-	{ "/readyz", "GET", svc_h_readyz, false, NULL, 0 },
-	{ "/healthz", "GET", svc_h_readyz, false, NULL, 0 },
-	{ "/metrics", "GET", svc_h_metrics, false, NULL, 0 },
-};
-
-/* ---- observability and policy (log.h, metrics.h, auth.h, declog.h) ---- */
-
-/*
- * The server's metric families (metrics.h). The registry is
- * svc_server.metrics; /metrics (handlers_admin.c) renders it after the
- * fixed gauges. svc_note_decision has no server argument, so the
- * current one is published in cur_obs (one server per process).
- */
-struct svc_obs {
-	metrics_family *requests;     /* {endpoint,status} */
-	metrics_family *latency;      /* {endpoint,status} seconds */
-	metrics_family *decisions;    /* {scenario,decision} */
-	metrics_family *shed;         /* {reason} */
-	metrics_family *deadline;     /* {where} */
-};
-
-static _Atomic(struct svc_obs *) cur_obs;
-
-static double declog_stat(svc_server *s, int which)
-{
-	declog_stats st;
-	declog_get_stats(s->declog, &st);
-	switch (which) {
-	case 0:
-		return (double)st.written_lines;
-	case 1:
-		return (double)st.queued_lines;
-	case 2:
-		return (double)st.write_errors;
-	default:
-		return (double)st.lost_lines;
-	}
-}
-
-static void dl_written(void *arg, metrics_emitter *e)
-{
-	metrics_emit(e, NULL, declog_stat(arg, 0));
-}
-
-static double dl_queued(void *arg)
-{
-	return declog_stat(arg, 1);
-}
-
-static void dl_errors(void *arg, metrics_emitter *e)
-{
-	metrics_emit(e, NULL, declog_stat(arg, 2));
-}
-
-static int obs_init(svc_server *s, char *err, size_t errlen)
-{
-	metrics_registry *m = metrics_registry_new();
-	struct svc_obs *o = rk_calloc(1, sizeof(*o));
-	if (!m || !o) {
-		metrics_registry_free(m);
-		rk_free(o);
-		snprintf(err, errlen, "out of memory");
-		return RK_ENOMEM;
-	}
-	o->requests = metrics_counter(m, "riskd_http_requests_total",
-		"Requests answered, by endpoint and status.",
-		"endpoint,status");
-	o->latency = metrics_histogram(m,
-		"riskd_http_request_duration_seconds",
-		"Time from the request headers to the end of the reply, by "
-		"endpoint and status.", "endpoint,status", NULL, 0);
-	o->decisions = metrics_counter(m, "riskd_decisions_total",
-		"Decisions made, by scenario and decision.",
-		"scenario,decision");
-	o->shed = metrics_counter(m, "riskd_requests_shed_total",
-		"Requests answered 503 overloaded, by reason (queue_full, "
-		"queue_delay, draining, decision_log).", "reason");
-	o->deadline = metrics_counter(m, "riskd_deadline_exceeded_total",
-		"Requests or batch events that ran out of their deadline, "
-		"by where.", "where");
-	s->metrics = m;
-	s->obs = o;
-	atomic_store(&cur_obs, o);
-	return 0;
-}
-
-static void obs_gauges(svc_server *s)
-{
-	/* after the decision log exists */
-	metrics_collector(s->metrics, METRICS_COUNTER,
-			  "riskd_decision_log_lines_total",
-			  "Decision log lines written.", NULL, dl_written, s);
-	metrics_gauge_fn(s->metrics, "riskd_decision_log_queued_lines",
-			 "Decision log lines accepted, not yet written.",
-			 dl_queued, s);
-	metrics_collector(s->metrics, METRICS_COUNTER,
-			  "riskd_decision_log_write_errors_total",
-			  "Failed decision log writes (retried, not dropped).",
-			  NULL, dl_errors, s);
-}
-
-static void obs_free(svc_server *s)
-{
-	struct svc_obs *o = s->obs;
-	atomic_compare_exchange_strong(&cur_obs, &o, NULL);
-	metrics_registry_free(s->metrics);
-	rk_free(s->obs);
-}
-
-static void log_req(enum log_level level, const char *msg,
-		    const svc_req *r, const char *key, const char *val)
-{
-	log_rec l;
-	if (!log_begin(&l, level, msg))
-		return;
-	if (r)
-		log_str(&l, "request_id", r->request_id);
-	if (key)
-		log_str(&l, key, val);
-	log_end(&l);
-}
-
-static void log_http(const char *msg)
-{
-	log_warn("http", "detail", msg, NULL);
-}
-
-static const char *header(svc_req *r, const char *name);
-
-/*
- * With any non-revoked key stored, every /v1/ call needs a valid bearer
- * key (401), then a token from the key's bucket (429). Admin-only
- * endpoints check the role themselves (svc_req_require_admin).
- */
-static int auth_check(svc_req *r)
-{
-	svc_server *s = r->srv;
-	svc_snapshot *snap = svc_engine_acquire(s->engine);
-	int rc = 0;
-	if (!snap->nkeys)
-		goto out_release;
-	const svc_key *k;
-	enum svc_auth_status st =
-		svc_keys_check(snap->keys, header(r, "Authorization"), &k);
-	if (st != SVC_AUTH_OK) {
-		svc_reply_error(r, 401, "unauthorized", "%s",
-				svc_auth_status_msg(st));
-		rc = RK_EINVAL;
-		goto out_release;
-	}
-	r->is_admin = k->admin;
-	snprintf(r->key_name, sizeof(r->key_name), "%s",
-		 k->name[0] ? k->name : "-");
-	int ra;
-	if (svc_auth_take(s->auth, k->id, rk_now_us(), &ra) == RK_ELIMIT) {
-		svc_reply_error(r, 429, "rate_limited",
-				"rate limit of API key %s exceeded",
-				r->key_name);
-		r->retry_after = ra;
-		rc = RK_ELIMIT;
-	}
-out_release:
-	svc_snapshot_release(snap);
-	return rc;
-}
-
-static void request_done(svc_req *r, bool ok)
-{
-	svc_server *s = r->srv;
-	int64_t us = rk_now_us() - r->start_us;
-	char status[16];
-	if (ok && r->status)
-		snprintf(status, sizeof(status), "%d", r->status);
-	else
-		snprintf(status, sizeof(status), "aborted");
-	metrics_inc(metrics_get(s->obs->requests, r->route, status));
-	metrics_observe_us(metrics_get(s->obs->latency, r->route, status),
-			   us);
-	enum log_level lv = r->status == 500 ? LOG_LEVEL_WARN :
-						 LOG_LEVEL_DEBUG;
-	log_rec l;
-	if (!log_begin(&l, lv, "request"))
-		return;
-	log_str(&l, "request_id", r->request_id);
-	log_str(&l, "method", r->method);
-	log_str(&l, "endpoint", r->route);
-	log_int(&l, "status", r->status);
-	if (r->err_code)
-		log_str(&l, "error", r->err_code);
-	if (r->key_name[0])
-		log_str(&l, "key", r->key_name);
-	log_int(&l, "elapsed_us", us);
-	if (!ok)
-		log_bool(&l, "aborted", true);
-	log_end(&l);
-}
-
-void svc_note_shed(svc_req *r, const char *reason)
-{
-	metrics_inc(metrics_get(r->srv->obs->shed, reason));
-	log_req(LOG_LEVEL_DEBUG, "shed", r, "reason", reason);
-}
-
-void svc_note_deadline(svc_req *r, const char *where)
-{
-	metrics_inc(metrics_get(r->srv->obs->deadline, where));
-	log_req(LOG_LEVEL_DEBUG, "deadline exceeded", r, "where", where);
-}
-
-void svc_note_decision(svc_scn *sc, const rules_result *res)
-{
-	struct svc_obs *o = atomic_load_explicit(&cur_obs,
-						 memory_order_acquire);
-	if (o)
-		metrics_inc(metrics_get(o->decisions, sc->name,
-					rules_action_name(res->decision)));
-}
-
-int svc_record_decision(svc_server *s, svc_scn *sc, const rules_result *res,
-			const char *request_id, const cJSON *event,
-			bool degraded)
-{
-	if (!declog_is_enabled(s->declog))
-		return 0;
-	cJSON *o = cJSON_CreateObject();
-	if (!o || rules_result_to_json(sc->set, res, o)) {
-		cJSON_Delete(o);
-		return RK_ENOMEM;
-	}
-	const cJSON *by = cJSON_GetObjectItemCaseSensitive(o, "decided_by");
-	declog_entry e = {
-		.request_id = request_id,
-		.scenario = sc->name,
-		.version = sc->version,
-		.decision = rules_action_name(res->decision),
-		.score = res->score,
-		.decided_by = cJSON_IsString(by) ? by->valuestring : NULL,
-		.reasons = cJSON_GetObjectItemCaseSensitive(o, "reasons"),
-		.degraded = degraded,
-		.event = event,
-	};
-	int rc = declog_record(s->declog, &e);
-	cJSON_Delete(o);
-	return rc;
-}
-
-int svc_req_require_admin(svc_req *r)
-{
-	if (r->is_admin)
-		return 0;
-	svc_snapshot *snap = svc_engine_acquire(r->srv->engine);
-	int nkeys = snap->nkeys;
-	svc_snapshot_release(snap);
-	if (!nkeys && r->loopback)
-		return 0;
-	svc_reply_error(r, 403, "forbidden",
-			nkeys ? "this endpoint needs an admin key" :
-				"with no API keys stored, admin endpoints "
-				"answer only to loopback clients");
-	return RK_EINVAL;
-}
 
 /* ---- replies ---- */
 
@@ -466,72 +179,6 @@ void svc_req_submit(svc_req *r, svc_work work)
 	svc_req_resume(r);
 }
 
-/* ---- deadlines and ids ---- */
-
-int svc_req_deadline(svc_req *r, const cJSON *dl)
-{
-	const svc_config *c = r->srv->cfg;
-	int64_t ms = c->deadline_ms;
-	bool body_set = false;
-	if (dl && !cJSON_IsNull(dl)) {
-		double v = cJSON_IsNumber(dl) ? dl->valuedouble : -1;
-		if (v < 1 || v > 1e9 || v != (double)(int64_t)v) {
-			svc_reply_error(r, 400, "bad_request",
-					"deadline_ms: a positive integer of "
-					"milliseconds");
-			return RK_EINVAL;
-		}
-		ms = (int64_t)v;
-		body_set = true;
-	}
-	if (r->header_deadline_ms > 0 &&
-	    (!body_set || r->header_deadline_ms < ms))
-		ms = r->header_deadline_ms;
-	if (ms > c->max_deadline_ms)
-		ms = c->max_deadline_ms;
-	r->deadline_us = r->start_us + ms * 1000;
-	return 0;
-}
-
-bool svc_req_expired(const svc_req *r)
-{
-	return rk_now_us() >= r->deadline_us;
-}
-
-static bool valid_id(const char *s, size_t n)
-{
-	if (!n || n > SVC_REQUEST_ID_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '"' ||
-		    s[i] == '\\')
-			return false;
-	return true;
-}
-
-int svc_req_set_id(svc_req *r, const cJSON *id)
-{
-	if (!id || cJSON_IsNull(id))
-		return 0;
-	if (!cJSON_IsString(id) || !valid_id(id->valuestring,
-					     strlen(id->valuestring))) {
-		svc_reply_error(r, 400, "bad_request",
-				"request_id: 1 to %d printable characters",
-				SVC_REQUEST_ID_MAX);
-		return RK_EINVAL;
-	}
-	snprintf(r->request_id, sizeof(r->request_id), "%s", id->valuestring);
-	return 0;
-}
-
-static void gen_id(svc_server *s, char *buf, size_t n)
-{
-	uint64_t seq = atomic_fetch_add_explicit(&s->id_seq, 1,
-						 memory_order_relaxed);
-	snprintf(buf, n, "%s-%012llx", s->id_prefix,
-		 (unsigned long long)seq);
-}
-
 /* ---- the request's first call: headers ---- */
 
 static const char *header(svc_req *r, const char *name)
@@ -575,56 +222,12 @@ static bool json_media_type(const char *ct)
 	       !strncasecmp(ct + n - 5, "+json", 5);
 }
 
-static const struct route *route_find(const char *url, const char *method,
-				      svc_req *r)
-{
-	bool path_known = false;
-	const char *allow = NULL;
-	for (size_t i = 0; i < RK_ARRAY_LEN(routes); i++) {
-		const struct route *rt = &routes[i];
-		size_t n = strlen(rt->path);
-		bool match;
-		if (rt->path[n - 1] == '/') {
-			const char *rest = url + n;
-			const char *slash = strchr(rest, '/');
-			match = !strncmp(url, rt->path, n) && *rest &&
-				strlen(rest) < sizeof(r->arg) &&
-				(rt->segs == 1 ? !slash :
-				 slash && slash > rest && slash[1] &&
-				 !strchr(slash + 1, '/'));
-			if (match)
-				snprintf(r->arg, sizeof(r->arg), "%s", rest);
-		} else {
-			match = !strcmp(url, rt->path);
-		}
-		if (!match)
-			continue;
-		path_known = true;
-		r->route = rt->label ? rt->label : rt->path;
-		if (!strcmp(method, rt->method) ||
-		    (!strcmp(method, "HEAD") && !strcmp(rt->method, "GET")))
-			return rt;
-		allow = !strcmp(rt->path, "/v1/features/") ? "GET, HEAD, PUT"
-			: !strcmp(rt->method, "GET") ? "GET, HEAD" : "POST";
-	}
-	if (path_known) {
-		r->allow = allow;
-		svc_reply_error(r, 405, "method_not_allowed",
-				"%s is not allowed here (allowed: %s)", method,
-				allow);
-	} else {
-		r->route = "other";
-		svc_reply_error(r, 404, "not_found", "no such endpoint: %s",
-				url);
-	}
-	return NULL;
-}
 
 /* Checks made before any body is read. Replies on refusal. */
 static void on_headers(svc_req *r, const char *url, const char *method)
 {
 	svc_server *s = r->srv;
-	const struct route *rt = route_find(url, method, r);
+	const struct svc_route *rt = svc_route_find(url, method, r);
 	if (!rt)
 		return;
 	r->handler = rt->handler;
@@ -652,7 +255,8 @@ static void on_headers(svc_req *r, const char *url, const char *method)
 		}
 		r->header_deadline_ms = v > 1000000000 ? 1000000000 : v;
 	}
-	if (!strncmp(url, "/v1/", 4) && auth_check(r))
+	if (!strncmp(url, "/v1/", 4) &&
+	    svc_req_auth(r, header(r, "Authorization")))
 		return;
 	if (!rt->body)
 		return;
@@ -700,11 +304,7 @@ static svc_req *req_new(svc_server *s, struct MHD_Connection *conn,
 	r->route = "other";
 	snprintf(r->method, sizeof(r->method), "%s", method);
 	r->loopback = is_loopback(conn);
-	const char *id = header(r, "X-Request-Id");
-	if (id && valid_id(id, strlen(id)))
-		snprintf(r->request_id, sizeof(r->request_id), "%s", id);
-	else
-		gen_id(s, r->request_id, sizeof(r->request_id));
+	svc_req_init_id(r, header(r, "X-Request-Id"));
 	r->deadline_us = r->start_us + s->cfg->deadline_ms * 1000;
 	atomic_fetch_add(&s->inflight, 1);
 	return r;
@@ -839,9 +439,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	if (!r)
 		return;
 	*con_cls = NULL;
-	request_done(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	svc_req_done(r, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	req_free(r);
 	atomic_fetch_sub(&s->inflight, 1);
+}
+
+static void log_http(const char *msg)
+{
+	log_warn("http", "detail", msg, NULL);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -869,14 +474,6 @@ svc_server *svc_server_new(const svc_config *c, svc_engine *engine,
 	s->started_at = (int64_t)time(NULL);
 	atomic_init(&s->draining, false);
 	atomic_init(&s->inflight, 0);
-	atomic_init(&s->id_seq, 1);
-	unsigned char rnd[4];
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-		uint64_t t = (uint64_t)rk_now_ns() ^ (uint64_t)getpid();
-		memcpy(rnd, &t, sizeof(rnd));
-	}
-	snprintf(s->id_prefix, sizeof(s->id_prefix), "%02x%02x%02x%02x",
-		 rnd[0], rnd[1], rnd[2], rnd[3]);
 	svc_pool_opts po = {
 		.threads = c->threads,
 		.capacity = c->queue,
@@ -887,7 +484,7 @@ svc_server *svc_server_new(const svc_config *c, svc_engine *engine,
 		.arg = s,
 	};
 	log_set_level_name(c->log_level);
-	if (obs_init(s, err, errlen))
+	if (svc_obs_init(s, err, errlen))
 		goto out_free;
 	s->auth = svc_auth_new(c->rate_limit, c->rate_burst, err, errlen);
 	if (!s->auth)
@@ -896,7 +493,7 @@ svc_server *svc_server_new(const svc_config *c, svc_engine *engine,
 	s->declog = declog_open(&dopts, err, errlen);
 	if (!s->declog)
 		goto out_free;
-	obs_gauges(s);
+	svc_obs_gauges(s);
 	s->pool = svc_pool_new(&po, err, errlen);
 	if (!s->pool)
 		goto out_free;
@@ -905,7 +502,7 @@ svc_server *svc_server_new(const svc_config *c, svc_engine *engine,
 out_free:
 	declog_close(s->declog);
 	svc_auth_free(s->auth);
-	obs_free(s);
+	svc_obs_free(s);
 	rk_free(s);
 	return NULL;
 }
@@ -1016,6 +613,6 @@ void svc_server_free(svc_server *s)
 	if (declog_close(s->declog))
 		log_error("decision log lines lost at exit", NULL);
 	svc_auth_free(s->auth);
-	obs_free(s);
+	svc_obs_free(s);
 	rk_free(s);
 }

@@ -43,7 +43,7 @@ struct svc_server {
 	struct svc_auth *auth;        /* auth.h; NULL = no checks */
 	struct declog *declog;        /* declog.h (disabled when no path) */
 	struct metrics_registry *metrics;  /* metrics.h, rendered by /metrics */
-	struct svc_obs *obs;          /* server.c's metric families */
+	struct svc_obs *obs;          /* observe.c's metric families */
 	struct svc_data *data;        /* data.h: L1, Redis, velocity */
 	struct MHD_Daemon *daemon;
 	int port;                     /* bound port (for RISKD_LISTEN :0) */
@@ -150,7 +150,7 @@ bool svc_req_expired(const svc_req *r);
 /* Request-id helpers: the body's "request_id" replaces the header's. */
 int svc_req_set_id(svc_req *r, const struct cJSON *id);
 
-/* ---- observability and policy for handlers (server.c) ---- */
+/* ---- observability and policy for handlers (observe.c) ---- */
 
 /* A request refused to protect latency (reason: "queue_full", ...). */
 void svc_note_shed(svc_req *r, const char *reason);
