@@ -4,7 +4,7 @@
  * an open-addressing map from the first 8 bytes of each key's SHA-256 to
  * the key, confirmed with CRYPTO_memcmp. Buckets live in svc_auth, in
  * mutex-striped lists keyed by key id, so they survive reloads.
- * Neighbours: auth.h, engine.c (loads), server.c (auth_check).
+ * Neighbours: auth.h, engine.c (loads), observe.c (svc_req_auth).
  */
 #include "auth.h"
 

@@ -5,7 +5,7 @@
  * the batch with write(2) when 64 KiB are queued or the oldest line is
  * 50 ms old. Failed writes are retried (never dropped) until close gives
  * up after close_timeout_ms. Redaction works on a copy of the event.
- * Neighbours: declog.h (contract), server.c (svc_record_decision).
+ * Neighbours: declog.h (contract), observe.c (svc_record_decision).
  */
 #include "declog.h"
 

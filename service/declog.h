@@ -5,7 +5,7 @@
  * in-memory queue; a writer thread batches lines (64 KiB or 50 ms) into
  * write(2) calls. A full queue refuses the line (RK_ELIMIT) so the server
  * sheds the request with 503: a line once accepted is never dropped.
- * Neighbours: server.c (svc_record_decision), log.h (time format).
+ * Neighbours: observe.c (svc_record_decision), log.h (time format).
  */
 #ifndef SVC_DECLOG_H
 #define SVC_DECLOG_H

@@ -375,7 +375,7 @@ void svc_h_metrics(svc_req *r)
 	put_rule_counters(&t, snap, false);
 	put_rule_counters(&t, snap, true);
 	svc_snapshot_release(snap);
-	/* requests, latency, decisions, sheds: server.c's registry */
+	/* requests, latency, decisions, sheds: observe.c's registry */
 	metrics_buf mb = { 0 };
 	if (metrics_render(s->metrics, &mb))
 		t.oom = true;
