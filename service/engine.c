@@ -3,13 +3,13 @@
  * reload thread owns a store handle; each reload reads the lists, the
  * scenarios and the keys, recompiles only what changed (a new active
  * version, or any list change), and publishes a new snapshot under a
- * mutex (readers take a reference; the last release frees). With Redis,
- * the same thread publishes what a SQLite engine serves, or (no SQLite
- * file) re-reads the rule sets from Redis on notices and periodically.
- * Neighbours: engine.h (contract), store/store.h, rules_redis.h (the
- * Redis side), rules/rules.h, handlers_admin.c.
+ * mutex (readers take a reference; the last release frees). The same
+ * thread runs the Redis half (engine_redis.c): publishing, or loading
+ * without a SQLite file. Neighbours: engine.h (contract), engine_int.h
+ * (shared with engine_redis.c), store/store.h, rules/rules.h,
+ * handlers_admin.c.
  */
-#include "engine.h"
+#include "engine_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -21,27 +21,10 @@
 
 #include <cjson/cJSON.h>
 
-#include "../cache/region.h"
 #include "../common/rk.h"
 #include "../store/store.h"
 #include "auth.h"
-#include "data.h"
 #include "log.h"
-#include "rules_redis.h"
-
-/* A SQLite engine rewrites the Redis copy this often even unchanged (a
- * flushed or replaced Redis gets it back). */
-#define REPUBLISH_US (30LL * 1000000)
-/* Notices remembered between two runs of the reload thread; more make
- * the next run a full re-read. */
-#define MAX_NOTES 16
-
-/* A Redis value that did not compile, not tried again until it
- * changes. */
-struct refused {
-	char *name;
-	uint64_t hash;
-};
 
 struct waiter {
 	svc_reload_done done;
@@ -49,42 +32,10 @@ struct waiter {
 	struct waiter *next;
 };
 
-struct svc_engine {
-	char db[1024];
-	int64_t reload_ms;
-	store *st;                  /* reload thread (under reload_mu) */
-	pthread_mutex_t reload_mu;  /* one reload at a time */
-	int64_t data_version;
-	bool have_dv;
-
-	pthread_mutex_t mu;         /* cur, waiters, flags, stats */
-	pthread_cond_t cv;
-	svc_snapshot *cur;
-	atomic_uint_fast64_t gen;
-	struct waiter *waiters;
-	bool force, stopping, started;
-	pthread_t tid;
-	svc_engine_stats stats;
-
-	/* Redis (svc_engine_set_data); the rest is the reload thread's */
-	bool redis_src;             /* no SQLite file: rule sets from Redis */
-	struct rg_t *rg;            /* NULL without Redis */
-	char notes[MAX_NOTES][72];  /* scenarios named by notices (mu) */
-	int nnotes;                 /* (mu) */
-	bool notes_all;             /* (mu) a notice we could not keep */
-	uint64_t pub_gen;           /* generation last published */
-	bool pub_ok;                /* the last publish worked */
-	int64_t pub_at_us;          /* last publish attempt */
-	char pub_region[RG_NAME_MAX];
-	struct refused *refused;
-	int nrefused;
-	uint64_t keys_hash;         /* of the riskd:keys value in use */
-};
-
 /* ---- logging ---- */
 
-static void elog(const char *level, const char *msg, const char *scenario,
-		 int64_t version, const char *error)
+void eng__log(const char *level, const char *msg, const char *scenario,
+	      int64_t version, const char *error)
 {
 	enum log_level lv = LOG_LEVEL_INFO;
 	log_parse_level(level, &lv);
@@ -102,7 +53,7 @@ static void elog(const char *level, const char *msg, const char *scenario,
 
 /* ---- scenarios and snapshots ---- */
 
-static svc_scn *scn_ref(svc_scn *sc)
+svc_scn *eng__scn_ref(svc_scn *sc)
 {
 	atomic_fetch_add_explicit(&sc->refs, 1, memory_order_relaxed);
 	return sc;
@@ -122,8 +73,8 @@ static void scn_release(svc_scn *sc)
 }
 
 /* Takes ownership of set. */
-static svc_scn *scn_new(const char *name, int64_t version, rules_set *set,
-			uint64_t fp)
+svc_scn *eng__scn_new(const char *name, int64_t version, rules_set *set,
+		      uint64_t fp)
 {
 	svc_scn *sc = rk_calloc(1, sizeof(*sc));
 	int n = rules_set_def(set)->nrules;
@@ -168,7 +119,7 @@ void svc_scn_count(svc_scn *sc, const rules_result *r)
 					  memory_order_relaxed);
 }
 
-static void snapshot_free(svc_snapshot *s)
+void eng__snapshot_free(svc_snapshot *s)
 {
 	for (int i = 0; i < s->nscn; i++)
 		scn_release(s->scn[i]);
@@ -188,7 +139,7 @@ void svc_snapshot_release(svc_snapshot *s)
 {
 	if (s && atomic_fetch_sub_explicit(&s->refs, 1,
 					   memory_order_acq_rel) == 1)
-		snapshot_free(s);
+		eng__snapshot_free(s);
 }
 
 svc_scn *svc_snapshot_find(const svc_snapshot *s, const char *name)
@@ -223,7 +174,7 @@ uint64_t svc_engine_generation(svc_engine *e)
 /* ---- one reload ---- */
 
 /* Order-independent fingerprint of every list's name and items. */
-static uint64_t lists_fp(const rules_lists *l)
+uint64_t eng__lists_fp(const rules_lists *l)
 {
 	uint64_t fp = 0;
 	for (int i = 0; i < rules_lists_count(l); i++) {
@@ -241,8 +192,8 @@ static uint64_t lists_fp(const rules_lists *l)
 	return fp;
 }
 
-static void report_scn(cJSON *arr, const char *name, int64_t version,
-		       const char *status, const rk_diags *d)
+void eng__report_scn(cJSON *arr, const char *name, int64_t version,
+		     const char *status, const rk_diags *d)
 {
 	cJSON *o = arr ? cJSON_CreateObject() : NULL;
 	if (!o)
@@ -282,7 +233,7 @@ static svc_scn *load_scn(svc_engine *e, const char *name,
 	rules_def_free(def);
 	if (!set)
 		return NULL;
-	svc_scn *sc = scn_new(name, *version, set, fp);
+	svc_scn *sc = eng__scn_new(name, *version, set, fp);
 	if (!sc)
 		rk_diags_add(d, NULL, 0, 0, "out of memory");
 	return sc;
@@ -293,9 +244,6 @@ static int cmp_scn(const void *a, const void *b)
 	return strcmp((*(svc_scn *const *)a)->name,
 		      (*(svc_scn *const *)b)->name);
 }
-
-static void install(svc_engine *e, svc_snapshot *s, bool changed,
-		    int refused, cJSON *report);
 
 /*
  * Reads the store and swaps in a new snapshot if anything changed. With
@@ -324,7 +272,7 @@ static int reload_locked(svc_engine *e, bool force, cJSON *report)
 		store_scenarios_free(sv, nsv);
 		goto out_fail;
 	}
-	uint64_t fp = lists_fp(lists);
+	uint64_t fp = eng__lists_fp(lists);
 	svc_snapshot *old = svc_engine_acquire(e);
 	svc_snapshot *s = rk_calloc(1, sizeof(*s));
 	cJSON *arr = report ? cJSON_AddArrayToObject(report, "scenarios") :
@@ -349,16 +297,16 @@ static int reload_locked(svc_engine *e, bool force, cJSON *report)
 		if (!sv[i].active) {
 			if (prev) {
 				changed = true;
-				report_scn(arr, sv[i].name, 0, "removed",
-					   NULL);
+				eng__report_scn(arr, sv[i].name, 0,
+						"removed", NULL);
 			}
 			continue;
 		}
 		if (prev && prev->version == sv[i].active &&
 		    prev->lists_fp == fp) {
-			s->scn[s->nscn++] = scn_ref(prev);
-			report_scn(arr, sv[i].name, prev->version, "unchanged",
-				   NULL);
+			s->scn[s->nscn++] = eng__scn_ref(prev);
+			eng__report_scn(arr, sv[i].name, prev->version,
+					"unchanged", NULL);
 			continue;
 		}
 		rk_diags d;
@@ -368,20 +316,22 @@ static int reload_locked(svc_engine *e, bool force, cJSON *report)
 		if (sc) {
 			changed = true;
 			s->scn[s->nscn++] = sc;
-			report_scn(arr, sv[i].name, version, "loaded", NULL);
-			elog("info", "rule set loaded", sv[i].name, version,
-			     NULL);
+			eng__report_scn(arr, sv[i].name, version, "loaded",
+					NULL);
+			eng__log("info", "rule set loaded", sv[i].name,
+				 version, NULL);
 		} else {
 			refused++;
 			char first[512] = "";
 			if (d.n)
 				rk_diag_format(&d.v[0], NULL, first,
 					       sizeof(first));
-			elog("error", "rule set refused", sv[i].name,
-			     version, first);
-			report_scn(arr, sv[i].name, version, "refused", &d);
+			eng__log("error", "rule set refused", sv[i].name,
+				 version, first);
+			eng__report_scn(arr, sv[i].name, version, "refused",
+					&d);
 			if (prev)
-				s->scn[s->nscn++] = scn_ref(prev);
+				s->scn[s->nscn++] = eng__scn_ref(prev);
 		}
 		rk_diags_cleanup(&d);
 	}
@@ -392,22 +342,23 @@ static int reload_locked(svc_engine *e, bool force, cJSON *report)
 				break;
 		if (j == nsv) {
 			changed = true;
-			report_scn(arr, old->scn[i]->name, 0, "removed", NULL);
+			eng__report_scn(arr, old->scn[i]->name, 0, "removed",
+					NULL);
 		}
 	}
 	store_scenarios_free(sv, nsv);
-	if (!changed && old->lists && lists_fp(old->lists) != fp)
+	if (!changed && old->lists && eng__lists_fp(old->lists) != fp)
 		changed = true;
 	e->data_version = dv;
 	e->have_dv = true;
-	install(e, s, changed, refused, report);
+	eng__install(e, s, changed, refused, report);
 	svc_snapshot_release(old);
 	return 0;
 out_fail:
 	pthread_mutex_lock(&e->mu);
 	e->stats.reloads_failed++;
 	pthread_mutex_unlock(&e->mu);
-	elog("error", "reload failed", NULL, 0, store_errmsg(e->st));
+	eng__log("error", "reload failed", NULL, 0, store_errmsg(e->st));
 	return rc;
 }
 
@@ -416,8 +367,8 @@ out_fail:
  * changed (else frees it: takes s), counts, adds the generation to
  * report.
  */
-static void install(svc_engine *e, svc_snapshot *s, bool changed,
-		    int refused, cJSON *report)
+void eng__install(svc_engine *e, svc_snapshot *s, bool changed,
+		  int refused, cJSON *report)
 {
 	qsort(s->scn, (size_t)s->nscn, sizeof(*s->scn), cmp_scn);
 	pthread_mutex_lock(&e->mu);
@@ -440,366 +391,7 @@ static void install(svc_engine *e, svc_snapshot *s, bool changed,
 		cJSON_AddNumberToObject(report, "generation",
 					(double)svc_engine_generation(e));
 	if (s)
-		snapshot_free(s);
-}
-
-/* ---- Redis: loading (no SQLite file) ---- */
-
-static struct refused *refused_find(svc_engine *e, const char *name)
-{
-	for (int i = 0; i < e->nrefused; i++)
-		if (!strcmp(e->refused[i].name, name))
-			return &e->refused[i];
-	return NULL;
-}
-
-/* Remembers that name's value with hash h did not compile (best
- * effort: out of memory only means it is tried again next time). */
-static void refused_note(svc_engine *e, const char *name, uint64_t h)
-{
-	struct refused *r = refused_find(e, name);
-	if (r) {
-		r->hash = h;
-		return;
-	}
-	struct refused *v = rk_realloc(e->refused, ((size_t)e->nrefused + 1) *
-						       sizeof(*v));
-	if (!v)
-		return;
-	e->refused = v;
-	if ((v[e->nrefused].name = rk_strdup(name)))
-		v[e->nrefused++].hash = h;
-}
-
-static void refused_forget(svc_engine *e, const char *name)
-{
-	struct refused *r = refused_find(e, name);
-	if (!r)
-		return;
-	rk_free(r->name);
-	*r = e->refused[--e->nrefused];
-}
-
-/* Adds copies of every list of src to dst (later ones replace). */
-static int lists_merge(rules_lists *dst, const rules_lists *src)
-{
-	for (int i = 0; i < rules_lists_count(src); i++) {
-		const char *name = rules_lists_name(src, i);
-		const strset *from = rules_lists_get(src, name);
-		strset *to = strset_new();
-		size_t pos = 0, len;
-		const char *str;
-		if (!to)
-			return RK_ENOMEM;
-		while (from && strset_next(from, &pos, &str, &len))
-			if (strset_add(to, str, len)) {
-				strset_free(to);
-				return RK_ENOMEM;
-			}
-		int rc = rules_lists_put(dst, name, to);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-/* Decodes and compiles one Redis value; NULL with the reasons in d. */
-static svc_scn *redis_scn(const char *name, const char *value, size_t len,
-			  uint64_t h, int64_t *version, rk_diags *d)
-{
-	rules_def *def = NULL;
-	rules_lists *lists = NULL;
-	rules_set *set = NULL;
-	svc_scn *sc = NULL;
-	if (svc_rr_decode(value, len, name, &def, version, d))
-		return NULL;
-	if (!(lists = rules_lists_new()) || rules_lists_put_def(lists, def)) {
-		rk_diags_add(d, NULL, 0, 0, "out of memory");
-		goto out;
-	}
-	if (!(set = rules_compile(def, lists, d)))
-		goto out;
-	if (!(sc = scn_new(name, *version, set, lists_fp(lists)))) {
-		rk_diags_add(d, NULL, 0, 0, "out of memory");
-		goto out;
-	}
-	sc->lists = lists;
-	sc->src_hash = h;
-	lists = NULL;
-out:
-	rules_lists_free(lists);
-	rules_def_free(def);
-	return sc;
-}
-
-static bool read_has(const svc_rr_read *rd, const char *name)
-{
-	for (int i = 0; i < rd->n; i++)
-		if (!strcmp(rd->names[i], name))
-			return true;
-	return false;
-}
-
-/* The key table of rd (the old one while riskd:keys is unchanged or
- * malformed; an empty one when there is none). NULL: out of memory. */
-static svc_keys *redis_keys(svc_engine *e, const svc_rr_read *rd,
-			    const svc_snapshot *old)
-{
-	char err[256];
-	if (!rd->keys) {
-		e->keys_hash = 0;
-		return svc_keys_new(NULL, 0, err, sizeof(err));
-	}
-	uint64_t h = rk_hash(rd->keys, rd->keyslen);
-	if (h == e->keys_hash && old->keys)
-		return svc_keys_ref(old->keys);
-	svc_keys *k = svc_rr_keys_decode(rd->keys, rd->keyslen, err,
-					 sizeof(err));
-	if (k) {
-		e->keys_hash = h;
-		return k;
-	}
-	if (h != e->keys_hash)
-		elog("error", "API keys in Redis refused", NULL, 0, err);
-	e->keys_hash = h;
-	return old->keys ? svc_keys_ref(old->keys) :
-			   svc_keys_new(NULL, 0, err, sizeof(err));
-}
-
-/*
- * One reload from Redis: every published scenario (one == NULL: a full
- * re-read; a scenario gone from the index is removed, while a missing
- * index keeps what is served) or only `one` (a notice). A value seen
- * before is not compiled again, one that does not compile is refused and
- * the old version keeps serving. Caller holds reload_mu.
- */
-static int redis_reload(svc_engine *e, const char *one, cJSON *report)
-{
-	svc_rr_read rd;
-	int rc = e->rg ? svc_rr_fetch(e->rg, one, rk_now_us() +
-					  SVC_RULES_TIMEOUT_MS * 1000LL, &rd) :
-			 RK_EUNAVAIL;
-	if (rc) {
-		pthread_mutex_lock(&e->mu);
-		e->stats.reloads_failed++;
-		pthread_mutex_unlock(&e->mu);
-		elog("error", "reload from Redis failed", one, 0,
-		     rk_strerror(rc));
-		return rc;
-	}
-	svc_snapshot *old = svc_engine_acquire(e);
-	svc_snapshot *s = rk_calloc(1, sizeof(*s));
-	if (!s || !(s->scn = rk_calloc((size_t)(old->nscn + rd.n) + 1,
-				       sizeof(*s->scn))) ||
-	    !(s->lists = rules_lists_new()) ||
-	    !(s->keys = redis_keys(e, &rd, old))) {
-		rc = RK_ENOMEM;
-		goto out_free;
-	}
-	atomic_init(&s->refs, 1);
-	s->nkeys = svc_keys_active(s->keys);
-	cJSON *arr = report ? cJSON_AddArrayToObject(report, "scenarios") :
-			      NULL;
-	bool changed = !svc_keys_equal(old->keys, s->keys);
-	int refused = 0;
-	for (int i = 0; i < old->nscn; i++) {
-		svc_scn *sc = old->scn[i];
-		if (read_has(&rd, sc->name))
-			continue;  /* decided below */
-		if (rd.have_index && (!one || !strcmp(one, sc->name))) {
-			changed = true;
-			report_scn(arr, sc->name, 0, "removed", NULL);
-			elog("info", "rule set removed", sc->name, 0, NULL);
-			continue;
-		}
-		s->scn[s->nscn++] = scn_ref(sc);
-	}
-	for (int i = 0; i < rd.n; i++) {
-		const char *name = rd.names[i];
-		svc_scn *prev = svc_snapshot_find(old, name);
-		uint64_t h = rd.values[i] ? rk_hash(rd.values[i], rd.lens[i]) :
-					    0;
-		struct refused *r = refused_find(e, name);
-		if (!rd.values[i] || (prev && prev->src_hash == h) ||
-		    (r && r->hash == h)) {
-			/* missing key, same value, or refused already */
-			if (prev)
-				s->scn[s->nscn++] = scn_ref(prev);
-			bool same = !rd.values[i] ||
-				    (prev && prev->src_hash == h);
-			if (prev || r)
-				report_scn(arr, name, prev ? prev->version : 0,
-					   same ? "unchanged" : "refused",
-					   NULL);
-			continue;
-		}
-		rk_diags d;
-		rk_diags_init(&d);
-		int64_t version = 0;
-		svc_scn *sc = redis_scn(name, rd.values[i], rd.lens[i], h,
-					&version, &d);
-		if (sc) {
-			changed = true;
-			s->scn[s->nscn++] = sc;
-			refused_forget(e, name);
-			report_scn(arr, name, version, "loaded", NULL);
-			elog("info", "rule set loaded from Redis", name,
-			     version, NULL);
-		} else {
-			refused++;
-			refused_note(e, name, h);
-			char first[512] = "";
-			if (d.n)
-				rk_diag_format(&d.v[0], NULL, first,
-					       sizeof(first));
-			elog("error", "rule set refused", name, version,
-			     first);
-			report_scn(arr, name, version, "refused", &d);
-			if (prev)
-				s->scn[s->nscn++] = scn_ref(prev);
-		}
-		rk_diags_cleanup(&d);
-	}
-	for (int i = 0; i < s->nscn; i++)
-		if (lists_merge(s->lists, s->scn[i]->lists)) {
-			rc = RK_ENOMEM;
-			goto out_free;
-		}
-	install(e, s, changed, refused, report);
-	svc_snapshot_release(old);
-	svc_rr_read_cleanup(&rd);
-	return 0;
-out_free:
-	if (s)
-		snapshot_free(s);
-	svc_snapshot_release(old);
-	svc_rr_read_cleanup(&rd);
-	pthread_mutex_lock(&e->mu);
-	e->stats.reloads_failed++;
-	pthread_mutex_unlock(&e->mu);
-	elog("error", "reload from Redis failed", one, 0, rk_strerror(rc));
-	return rc;
-}
-
-/* A message on SVC_RULES_CHANNEL (subscriber thread): the scenario it
- * names is re-read by the reload thread. */
-static void on_rules_note(void *ud, const char *msg, size_t len)
-{
-	svc_engine *e = ud;
-	pthread_mutex_lock(&e->mu);
-	int i;
-	for (i = 0; i < e->nnotes; i++)
-		if (strlen(e->notes[i]) == len &&
-		    !memcmp(e->notes[i], msg, len))
-			break;
-	if (i == e->nnotes) {
-		if (!len || len >= sizeof(e->notes[0]) ||
-		    memchr(msg, '\0', len) || e->nnotes == MAX_NOTES) {
-			e->notes_all = true;
-		} else {
-			memcpy(e->notes[e->nnotes], msg, len);
-			e->notes[e->nnotes++][len] = '\0';
-		}
-	}
-	pthread_cond_signal(&e->cv);
-	pthread_mutex_unlock(&e->mu);
-}
-
-/* ---- Redis: publishing (SQLite engine) ---- */
-
-/* The riskd:keys value of the store's keys; NULL with rc set. */
-static char *keys_value(svc_engine *e, int *rc)
-{
-	store_key *k = NULL;
-	int n = 0;
-	if ((*rc = store_key_list(e->st, &k, &n)))
-		return NULL;
-	char *v = svc_rr_keys_encode(k, n);
-	store_key_list_free(k, n);
-	if (!v)
-		*rc = RK_ENOMEM;
-	return v;
-}
-
-/*
- * Writes every served scenario to Redis when something changed since
- * the last publish (generation, active region), the last one failed (at
- * most once a second) or REPUBLISH_US passed. Bounded by
- * SVC_RULES_TIMEOUT_MS; failures are logged and counted, never
- * returned. Caller holds reload_mu (the store handle).
- */
-static void maybe_publish(svc_engine *e)
-{
-	if (!e->rg || e->redis_src)
-		return;
-	uint64_t gen = svc_engine_generation(e);
-	const char *region = rg_active_name(e->rg);
-	int64_t now = rk_now_us();
-	bool news = gen != e->pub_gen || strcmp(region, e->pub_region);
-	if (e->pub_ok ? !news && now - e->pub_at_us < REPUBLISH_US :
-			e->pub_at_us && now - e->pub_at_us < 1000000) {
-		/* Up to date, unless Redis lost the keys (restarted without
-		 * persistence, flushed): one EXISTS per tick. */
-		if (!e->pub_ok || !e->stats.nscenarios ||
-		    svc_rr_index_exists(e->rg, now + SVC_RULES_TIMEOUT_MS *
-							 1000LL) != 0)
-			return;
-		elog("warn", "rule sets missing in Redis: publishing again",
-		     NULL, 0, NULL);
-		news = true;
-	}
-	svc_snapshot *snap = svc_engine_acquire(e);
-	svc_rr_item *items = rk_calloc((size_t)snap->nscn + 1,
-				       sizeof(*items));
-	char err[512] = "out of memory";
-	int rc = items ? 0 : RK_ENOMEM, n = 0;
-	for (; !rc && n < snap->nscn; n++) {
-		svc_scn *sc = snap->scn[n];
-		items[n].name = sc->name;
-		items[n].value = svc_rr_encode(rules_set_def(sc->set),
-					       sc->version, snap->lists);
-		if (!items[n].value)
-			rc = RK_ENOMEM;
-	}
-	char *keys = rc ? NULL : keys_value(e, &rc);
-	if (rc && rc != RK_ENOMEM)
-		snprintf(err, sizeof(err), "API keys: %s", store_errmsg(e->st));
-	if (!rc)
-		rc = svc_rr_publish(e->rg, items, n, keys, now +
-				    SVC_RULES_TIMEOUT_MS * 1000LL, err,
-				    sizeof(err));
-	for (int i = 0; i < n; i++)
-		rk_free((char *)items[i].value);
-	rk_free(items);
-	rk_free(keys);
-	svc_snapshot_release(snap);
-	e->pub_at_us = now;
-	bool was_ok = e->pub_ok;
-	e->pub_ok = !rc;
-	pthread_mutex_lock(&e->mu);
-	if (rc)
-		e->stats.publishes_failed++;
-	else
-		e->stats.publishes_ok++;
-	pthread_mutex_unlock(&e->mu);
-	if (rc) {
-		if (was_ok || news)
-			elog("error", "publishing rule sets to Redis failed",
-			     NULL, 0, err);
-		return;
-	}
-	if (news || !was_ok) {
-		log_rec l;
-		if (log_begin(&l, LOG_LEVEL_INFO,
-			      "rule sets published to Redis")) {
-			log_int(&l, "scenarios", n);
-			log_int(&l, "generation", (int64_t)gen);
-			log_str(&l, "region", region);
-			log_end(&l);
-		}
-	}
-	e->pub_gen = gen;
-	snprintf(e->pub_region, sizeof(e->pub_region), "%s", region);
+		eng__snapshot_free(s);
 }
 
 /* One reload by whichever source the engine has. Caller holds
@@ -807,21 +399,10 @@ static void maybe_publish(svc_engine *e)
 static int reload_any(svc_engine *e, bool force, cJSON *report)
 {
 	if (e->redis_src)
-		return redis_reload(e, NULL, report);
+		return eng__redis_reload(e, NULL, report);
 	int rc = reload_locked(e, force, report);
-	maybe_publish(e);
+	eng__maybe_publish(e);
 	return rc;
-}
-
-void svc_engine_set_data(svc_engine *e, struct svc_data *d)
-{
-	e->rg = svc_data_rg(d);
-	if (!e->rg || !e->redis_src)
-		return;
-	svc_data_on_rules(d, on_rules_note, e);
-	pthread_mutex_lock(&e->reload_mu);
-	redis_reload(e, NULL, NULL);
-	pthread_mutex_unlock(&e->reload_mu);
 }
 
 const char *svc_engine_source(const svc_engine *e)
@@ -832,7 +413,7 @@ const char *svc_engine_source(const svc_engine *e)
 int svc_engine_reload_now(svc_engine *e)
 {
 	pthread_mutex_lock(&e->reload_mu);
-	int rc = e->redis_src ? redis_reload(e, NULL, NULL) :
+	int rc = e->redis_src ? eng__redis_reload(e, NULL, NULL) :
 				reload_locked(e, true, NULL);
 	pthread_mutex_unlock(&e->reload_mu);
 	return rc;
@@ -844,7 +425,7 @@ static void *reload_main(void *arg)
 {
 	svc_engine *e = arg;
 	pthread_mutex_lock(&e->reload_mu);
-	maybe_publish(e);
+	eng__maybe_publish(e);
 	pthread_mutex_unlock(&e->reload_mu);
 	pthread_mutex_lock(&e->mu);
 	while (!e->stopping) {
@@ -883,7 +464,7 @@ static void *reload_main(void *arg)
 		if (full)
 			rc = reload_any(e, force, report);
 		for (int i = 0; i < nnotes; i++)
-			redis_reload(e, notes[i], NULL);
+			eng__redis_reload(e, notes[i], NULL);
 		pthread_mutex_unlock(&e->reload_mu);
 		while (w) {
 			struct waiter *next = w->next;
@@ -972,8 +553,8 @@ svc_engine *svc_engine_new(const svc_config *c, char *err, size_t errlen)
 		e->stats.source = "redis";
 		if (!(e->cur->keys = svc_keys_new(NULL, 0, err, errlen)))
 			goto out_free;
-		elog("info", "no SQLite store: rule sets come from Redis",
-		     NULL, 0, NULL);
+		eng__log("info", "no SQLite store: rule sets come from Redis",
+			 NULL, 0, NULL);
 		return e;
 	}
 	e->st = store_open(c->db, false, err, errlen);
@@ -1021,9 +602,7 @@ void svc_engine_free(svc_engine *e)
 	svc_engine_stop(e);
 	store_close(e->st);
 	svc_snapshot_release(e->cur);
-	for (int i = 0; i < e->nrefused; i++)
-		rk_free(e->refused[i].name);
-	rk_free(e->refused);
+	eng__redis_cleanup(e);
 	pthread_cond_destroy(&e->cv);
 	pthread_mutex_destroy(&e->reload_mu);
 	pthread_mutex_destroy(&e->mu);
