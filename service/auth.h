@@ -3,7 +3,7 @@
  * key table built from the store on each reload (svc_keys), and the
  * per-key token buckets that outlive reloads (svc_auth). Keys are found
  * by the SHA-256 of the presented bearer token and confirmed in constant
- * time. Neighbours: auth.c, engine.c (loads the table), server.c
+ * time. Neighbours: auth.c, engine.c (loads the table; engine_redis.c from Redis), observe.c
  * (auth_check).
  */
 #ifndef SVC_AUTH_H

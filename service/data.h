@@ -27,7 +27,7 @@ struct cJSON;
 /* Redis key prefix of feature hashes and the invalidation channel. */
 #define SVC_FEATURE_PREFIX "riskd:f:"
 #define SVC_INVALIDATE_CHANNEL "riskd:invalidate"
-/* Channel of rule-set change notices (engine.c publishes and follows). */
+/* Channel of rule-set change notices (engine_redis.c publishes and follows). */
 #define SVC_RULES_CHANNEL "riskd:rules"
 
 typedef struct svc_data svc_data;

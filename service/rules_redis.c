@@ -4,7 +4,7 @@
  * `riskctl export` prints), the riskd:keys table, one publish (write the
  * keys, fix the index, PUBLISH the names) and the reads a loading
  * instance makes. Every call is bounded by the caller's deadline and
- * goes to the active region (cache/region.h). Neighbours: engine.c (the
+ * goes to the active region (cache/region.h). Neighbours: engine_redis.c (the
  * only caller), rules/export.c (canonical JSON), auth.c (key tables).
  */
 #include "rules_redis.h"

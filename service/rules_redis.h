@@ -2,9 +2,9 @@
  * rules_redis.h - active rule sets and API key hashes in Redis (SPEC §7
  * "Active rule sets are also published to Redis so an instance without
  * the SQLite file can load them"). This module only encodes, decodes,
- * writes and reads; engine.c decides when (its reload thread) and builds
+ * writes and reads; engine_redis.c decides when (its reload thread) and builds
  * the snapshots. Key layout: docs/internals/cache.md "Rule sets in
- * Redis". Neighbours: engine.c, cache/region.h (the connections).
+ * Redis". Neighbours: engine_redis.c, cache/region.h (the connections).
  */
 #ifndef SVC_RULES_REDIS_H
 #define SVC_RULES_REDIS_H
