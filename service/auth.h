@@ -3,8 +3,8 @@
  * key table built from the store on each reload (svc_keys), and the
  * per-key token buckets that outlive reloads (svc_auth). Keys are found
  * by the SHA-256 of the presented bearer token and confirmed in constant
- * time. Neighbours: auth.c, engine.c (loads the table; engine_redis.c from Redis), observe.c
- * (auth_check).
+ * time. Neighbours: auth.c, engine.c (loads the table; engine_redis.c
+ * from Redis), observe.c (svc_req_auth).
  */
 #ifndef SVC_AUTH_H
 #define SVC_AUTH_H
