@@ -149,6 +149,63 @@ void svc_recorder_free(svc_recorder *r)
 	rk_free(r);
 }
 
+/* Adds the value at a plain dotted path of event to copy, creating the
+ * objects on the way. false when the path is not a plain dotted one
+ * (brackets, quotes, an "event." prefix) or memory ran out. */
+static bool copy_path(cJSON *copy, const cJSON *event, const char *path)
+{
+	if (strpbrk(path, "[]\"'") || !strncmp(path, "event.", 6))
+		return false;
+	const cJSON *v = vel_path_get(event, path);
+	if (!v)
+		return true;          /* absent: nothing to record anyway */
+	cJSON *cur = copy;
+	const char *p = path;
+	for (;;) {
+		const char *dot = strchr(p, '.');
+		size_t n = dot ? (size_t)(dot - p) : strlen(p);
+		char key[256];
+		if (!n || n >= sizeof(key))
+			return false;
+		memcpy(key, p, n);
+		key[n] = '\0';
+		cJSON *next = cJSON_GetObjectItemCaseSensitive(cur, key);
+		if (!dot) {
+			if (next)
+				return true;  /* an earlier definition copied it */
+			cJSON *d = cJSON_Duplicate(v, true);
+			return d && cJSON_AddItemToObject(cur, key, d);
+		}
+		if (!next && !(next = cJSON_AddObjectToObject(cur, key)))
+			return false;
+		if (!cJSON_IsObject(next))
+			return false;
+		cur = next;
+		p = dot + 1;
+	}
+}
+
+/*
+ * What recording needs of event: the values at the definitions' entity
+ * and field paths, in a small object of the same shape (a handful of
+ * allocations instead of the whole event's). The whole event when a
+ * path is not a plain dotted one.
+ */
+static cJSON *needed(const rules_def *def, const cJSON *event)
+{
+	cJSON *copy = cJSON_CreateObject();
+	bool ok = copy != NULL;
+	for (int i = 0; ok && i < def->nvelocity; i++) {
+		const rules_velocity_def *v = &def->velocity[i];
+		ok = copy_path(copy, event, v->entity) &&
+		     (!v->field || copy_path(copy, event, v->field));
+	}
+	if (ok)
+		return copy;
+	cJSON_Delete(copy);
+	return cJSON_Duplicate(event, true);
+}
+
 int svc_recorder_push(svc_recorder *r, rules_set *set, const cJSON *event,
 		      int64_t now_ms)
 {
@@ -159,7 +216,7 @@ int svc_recorder_push(svc_recorder *r, rules_set *set, const cJSON *event,
 	pthread_mutex_unlock(&r->mu);
 	if (full)
 		return RK_ELIMIT;
-	cJSON *copy = cJSON_Duplicate(event, true);
+	cJSON *copy = needed(rules_set_def(set), event);
 	if (!copy)
 		return RK_ENOMEM;
 	pthread_mutex_lock(&r->mu);
