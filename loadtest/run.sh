@@ -13,7 +13,8 @@
 # (riskd's RISKD_L1_ENTRIES, to set the L1 miss ratio). At the end it
 # prints riskd's own view of the measured run (its /metrics latency
 # histogram, scraped before and after) beside riskload's, and the L1
-# hit ratio.
+# hit ratio. SETTLE (5 s idle after the saturation run) and WARMUP (5 s
+# open loop at the target rate, not measured) come before the measured run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -60,6 +61,13 @@ echo "== warm-up and saturation: closed loop, $CONNECTIONS connections, 5 s"
 "$BUILD/riskload" -u "$URL" -r 0 -d 5 -c "$CONNECTIONS" -t "$THREADS" --json "$OUT/saturation.json" | sed 's/^/   /' || true
 SAT=$(python3 -c "import json; print(int(json.load(open('$OUT/saturation.json'))['rate']))")
 RATE=$((SAT * PERCENT / 100))
+# The saturation run leaves riskd and Redis with a backlog (queued
+# velocity recordings, a busy Redis): settle, then warm up at the target
+# rate (not measured), so the measured run sees the steady state at that
+# rate rather than the tail of the overload.
+sleep "${SETTLE:-5}"
+echo "== warm-up: open loop at $RATE req/s, ${WARMUP:-5} s (not measured)"
+"$BUILD/riskload" -u "$URL" -r "$RATE" -d "${WARMUP:-5}" -c "$CONNECTIONS" -t "$THREADS" | grep -E 'p50' | sed 's/^/   /' || true
 echo "== measured: open loop at $RATE req/s ($PERCENT % of $SAT), $DURATION s, SLO $SLO"
 curl -s "http://127.0.0.1:$PORT/metrics" >"$OUT/metrics.before"
 set +e
