@@ -28,6 +28,24 @@ int svc_data_key(char *buf, size_t cap, const char *group, const char *key)
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
+cJSON *svc_data_value(const char *s, size_t len)
+{
+	const char *end = NULL;
+	cJSON *x = cJSON_ParseWithLengthOpts(s, len, &end, false);
+	if (x && end == s + len)
+		return x;
+	cJSON_Delete(x);    /* no-op inside a request arena */
+	/* not JSON, or JSON then text ("12abc"): the raw text */
+	char *t = cJSON_malloc(len + 1);
+	if (!t)
+		return NULL;
+	memcpy(t, s, len);
+	t[len] = '\0';
+	x = cJSON_CreateString(t);
+	cJSON_free(t);
+	return x;
+}
+
 void svc_data_observe(svc_data *d, int64_t us)
 {
 	if (d->redis_latency)
@@ -273,13 +291,8 @@ static void hash_values(jw *w, const redisReply *r)
 		char field[256];
 		snprintf(field, sizeof(field), "%.*s", (int)k->len, k->str);
 		jw_key(w, field);
-		const char *end = NULL;
-		cJSON *x = cJSON_ParseWithLengthOpts(v->str, v->len, &end,
-						     false);
-		if (x && end == v->str + v->len)
-			jw_cjson(w, x);
-		else
-			jw_strn(w, v->str, v->len);
+		cJSON *x = svc_data_value(v->str, v->len);
+		jw_cjson(w, x);
 		cJSON_Delete(x);
 	}
 	jw_obj_end(w);

@@ -78,9 +78,10 @@ void svc_data_fetch(svc_data *d, const rules_set *set,
 		    const struct cJSON *event, int64_t deadline_us, arena *mem,
 		    svc_fetch *out);
 /* Records event in every velocity definition of set (after scoring;
- * never for simulate). Failures are counted, not returned. */
+ * never for simulate): in process, or queued for the Redis recorder
+ * (never blocks). Failures are counted, not returned. */
 void svc_data_record(svc_data *d, const rules_set *set,
-		     const struct cJSON *event, int64_t deadline_us);
+		     const struct cJSON *event);
 
 /*
  * PUT /v1/features/{group}/{key}: replaces the group's values for key

@@ -36,6 +36,9 @@ struct svc_data {
 
 /* "riskd:f:<group>:<key>" into buf; its length, or -1 if too long. */
 int svc_data_key(char *buf, size_t cap, const char *group, const char *key);
+/* A feature hash field's value: its JSON text parsed, or (not JSON) the
+ * raw text as a string. NULL on allocation failure. */
+struct cJSON *svc_data_value(const char *s, size_t len);
 /* One Redis round trip observed (latency histogram). */
 void svc_data_observe(svc_data *d, int64_t us);
 

@@ -27,6 +27,7 @@ enum gstate { G_NONE, G_HIT, G_NEG, G_CLAIMED, G_PENDING };
 
 struct group {
 	const char *name;
+	const char *tpl;      /* key template; NULL: group not defined */
 	int64_t ttl_ms;
 	char key[SVC_KEY_MAX];
 	int klen;
@@ -101,8 +102,10 @@ static int groups_used(const rules_set *set, struct group *g, int cap)
 		g[n].name = need->group;
 		g[n].ttl_ms = -1;   /* a group the set does not define */
 		for (int j = 0; j < def->nfeatures; j++)
-			if (!strcmp(def->features[j].name, need->group))
+			if (!strcmp(def->features[j].name, need->group)) {
 				g[n].ttl_ms = def->features[j].ttl_ms;
+				g[n].tpl = def->features[j].key;
+			}
 		n++;
 	}
 	return n;
@@ -178,21 +181,7 @@ static cJSON *hash_to_obj(const redisReply *r)
 			continue;
 		char field[256];
 		snprintf(field, sizeof(field), "%.*s", (int)k->len, k->str);
-		const char *end = NULL;
-		cJSON *x = cJSON_ParseWithLengthOpts(v->str, v->len, &end,
-						     false);
-		if (x && end != v->str + v->len) {
-			x = NULL;     /* "12abc": JSON then text: a string */
-		}
-		if (!x) {
-			/* not JSON: the raw text is the string */
-			char *t = cJSON_malloc(v->len + 1);
-			if (t) {
-				memcpy(t, v->str, v->len);
-				t[v->len] = '\0';
-				x = cJSON_CreateString(t);
-			}
-		}
+		cJSON *x = svc_data_value(v->str, v->len);
 		if (x)
 			cJSON_AddItemToObject(o, field, x);
 	}
@@ -354,12 +343,7 @@ void svc_data_fetch(svc_data *d, const rules_set *set, const cJSON *event,
 	rk_cjson_arena(mem);
 	for (int i = 0; i < ng; i++) {
 		char key[SVC_KEY_MAX];
-		const rules_def *def = rules_set_def(set);
-		const char *tpl = NULL;
-		for (int j = 0; j < def->nfeatures; j++)
-			if (!strcmp(def->features[j].name, g[i].name))
-				tpl = def->features[j].key;
-		if (!tpl || !expand(tpl, event, key, sizeof(key)))
+		if (!g[i].tpl || !expand(g[i].tpl, event, key, sizeof(key)))
 			continue;      /* no key: the group reads null */
 		g[i].klen = svc_data_key(g[i].key, sizeof(g[i].key),
 					 g[i].name, key);
@@ -409,8 +393,7 @@ void svc_data_fetch(svc_data *d, const rules_set *set, const cJSON *event,
 		atomic_fetch_add(&d->degraded, 1);
 }
 
-void svc_data_record(svc_data *d, const rules_set *set, const cJSON *event,
-		     int64_t deadline_us)
+void svc_data_record(svc_data *d, const rules_set *set, const cJSON *event)
 {
 	const rules_def *def = rules_set_def(set);
 	if (!d || !def->nvelocity)
@@ -424,7 +407,6 @@ void svc_data_record(svc_data *d, const rules_set *set, const cJSON *event,
 			atomic_fetch_add(&d->velocity_records, 1);
 		return;
 	}
-	RK_UNUSED(deadline_us);
 	/* off the request path: the recorder batches them (recorder.h) */
 	svc_recorder_push(d->rec, (rules_set *)set, event, now_ms);
 }

@@ -187,9 +187,7 @@ static int score_one(svc_req *r, svc_worker *w, svc_scn *sc,
 	if (!record)
 		return 0;
 	svc_note_decision(sc, res);
-	int64_t cap = rk_now_us() + w->srv->cfg->redis_timeout_ms * 1000;
-	svc_data_record(w->srv->data, sc->set, event,
-			r->deadline_us < cap ? r->deadline_us : cap);
+	svc_data_record(w->srv->data, sc->set, event);
 	return svc_record_decision(w->srv, sc, res, rid, event, in->degraded);
 }
 
