@@ -9,33 +9,22 @@
 . "$(dirname "$0")/lib.sh"
 command -v redis-server >/dev/null || { fail "redis-server not installed"; finish; }
 
-# start_redis VAR : a redis-server on a free port; VAR_PORT, VAR_PID.
-# .ci/run's servers (RISKD_TEST_REDIS_A/B) are used, flushed, when set.
-start_redis() {
+# shared_redis VAR : .ci/run's server RISKD_TEST_REDIS_VAR, flushed, when
+# set (VAR_PORT); else one of the test's own (lib.sh start_redis).
+shared_redis() {
 	local shared
 	eval "shared=\${RISKD_TEST_REDIS_$1:-}"
-	if [ -n "$shared" ]; then
-		eval "$1_PORT=${shared##*:}; $1_PID="
-		redis-cli -p "${shared##*:}" flushall >/dev/null
-		return 0
+	if [ -z "$shared" ]; then
+		start_redis "$1"
+		return
 	fi
-	local port
-	port=$(free_port)
-	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-		--daemonize no >"$TMP/redis-$1.log" 2>&1 &
-	PIDS+=($!)
-	eval "$1_PORT=$port; $1_PID=$!"
-	local i
-	for i in $(seq 1 100); do
-		redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
-		sleep 0.05
-	done
-	fail "redis $1 did not start"; finish
+	eval "$1_PORT=${shared##*:}; $1_PID="
+	redis-cli -p "${shared##*:}" flushall >/dev/null
 }
 
 init_store
-start_redis A
-start_redis B
+shared_redis A
+shared_redis B
 REGIONS="a=127.0.0.1:$A_PORT,b=127.0.0.1:$B_PORT"
 start_riskd RISKD_REGIONS="$REGIONS" RISKD_REGION=a RISKD_DECISION_LOG=
 B1=$BASE; P1=$RISKD_PID; PIDS+=($P1)
@@ -110,6 +99,11 @@ for i in $(seq 1 40); do
 	sleep 0.05
 done
 check "external write + publish is seen" 1 "$ok"
+redis-cli -p "$A_PORT" hset riskd:f:card:c2 country US note 12abc >/dev/null
+BASE=$B2 req GET /v1/features/card/c2
+check "GET from Redis" redis "$(j 'd["source"]')"
+check "non-JSON hash values read as strings" '["US", "12abc", 5]' \
+	"$(j '[d["values"]["country"], d["values"]["note"], d["values"]["chargebacks_90d"]]')"
 
 # --- velocity: exact counts across the two instances
 for i in 0 1 2 3 4 5; do

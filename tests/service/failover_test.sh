@@ -10,18 +10,6 @@
 command -v redis-server >/dev/null || { fail "redis-server not installed"; finish; }
 : "${RISKLOAD:=$ROOT/$BUILD/riskload}"
 
-redis_on() {  # redis_on PORT NAME : starts redis-server, sets REDIS_PID
-	redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no \
-		--daemonize no >>"$TMP/redis-$2.log" 2>&1 &
-	REDIS_PID=$!
-	PIDS+=($REDIS_PID)
-	local i
-	for i in $(seq 1 100); do
-		redis-cli -p "$1" ping 2>/dev/null | grep -q PONG && return 0
-		sleep 0.05
-	done
-	fail "redis $2 did not start"; finish
-}
 active() { curl -s "$BASE/v1/regions" | python3 -c 'import json,sys; print(json.load(sys.stdin)["active"])' 2>/dev/null; }
 failovers() { curl -s "$BASE/v1/regions" | python3 -c 'import json,sys; print(json.load(sys.stdin)["failovers"])' 2>/dev/null; }
 now_ms() { date +%s%3N; }
@@ -38,9 +26,9 @@ wait_active() {
 }
 
 init_store
-PA=$(free_port); PB=$(free_port)
-redis_on "$PA" a; A_PID=$REDIS_PID
-redis_on "$PB" b
+start_redis A
+start_redis B
+PA=$A_PORT PB=$B_PORT
 start_riskd RISKD_REGIONS="a=127.0.0.1:$PA,b=127.0.0.1:$PB" RISKD_REGION=a \
 	RISKD_FAILBACK_MIN_MS=1500 RISKD_DECISION_LOG= RISKD_DEADLINE_MS=200
 check "home region active at start" a "$(active)"
@@ -59,7 +47,7 @@ check "switched to b after the kill" 0 "$?"
 check "switch within 1 s of the kill ($T ms)" 1 "$ok"
 
 sleep 1
-redis_on "$PA" a; A_PID=$REDIS_PID
+start_redis A "$PA"
 T=$(wait_active a 6000)
 echo "return home after restart: $T ms"
 check "returned home" 0 "$?"

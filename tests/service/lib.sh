@@ -2,7 +2,8 @@
 # lib.sh - shared helpers of the riskd end-to-end tests (sourced by
 # tests/service/*_test.sh): a temp dir and store, a free loopback port,
 # starting and stopping the real riskd, HTTP via curl, JSON assertions via
-# python3. Every process started here is killed by the EXIT trap.
+# python3, real redis-servers. Every process started here is killed by the
+# EXIT trap.
 # Needs $RISKD and $RISKCTL (set by tests/run.sh); $RISKCTL_WRAPPER
 # (e.g. valgrind) prefixes riskctl, $RISKD_WRAPPER prefixes riskd.
 set -u
@@ -135,6 +136,23 @@ d = json.loads(sys.stdin.read())
 v = eval(sys.argv[1])
 print(json.dumps(v) if not isinstance(v, str) else v)
 ' "$1" <<<"$doc" 2>/dev/null || echo "<no json: ${doc:0:200}>"
+}
+
+# start_redis VAR [PORT] : a redis-server of the test's own on PORT (a
+# restart) or a free port, waited for; sets VAR_PORT and VAR_PID. Killed
+# by the EXIT trap.
+start_redis() {
+	local port=${2:-$(free_port)}
+	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+		--daemonize no >>"$TMP/redis-$1.log" 2>&1 &
+	PIDS+=($!)
+	eval "$1_PORT=$port; $1_PID=$!"
+	local _
+	for _ in $(seq 1 100); do
+		redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
+		sleep 0.05
+	done
+	fail "redis $1 did not start"; finish
 }
 
 init_store() {

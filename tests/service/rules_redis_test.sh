@@ -11,22 +11,6 @@
 . "$(dirname "$0")/lib.sh"
 command -v redis-server >/dev/null || { fail "redis-server not installed"; finish; }
 
-# start_redis VAR [PORT] : a redis-server of its own (this test restarts
-# it) on PORT or a free port; VAR_PORT, VAR_PID.
-start_redis() {
-	local port=${2:-$(free_port)}
-	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-		--daemonize no >"$TMP/redis-$1.log" 2>&1 &
-	PIDS+=($!)
-	eval "$1_PORT=$port; $1_PID=$!"
-	local _
-	for _ in $(seq 1 100); do
-		redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
-		sleep 0.05
-	done
-	fail "redis $1 did not start"; finish
-}
-
 # wait_for DESC EXPECTED CMD [ARGS...] : polls CMD (at most WAIT_S
 # seconds, default 5) until it prints EXPECTED, then checks.
 wait_for() {
