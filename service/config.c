@@ -44,7 +44,12 @@ static const struct opt opts[] = {
 	  "worker threads (0 = one per CPU; four per CPU with Redis, whose "
 	  "waits hold a worker)" },
 	{ "RISKD_HTTP_THREADS", K_INT, FLD(http_threads), "0", 0, 64,
-	  "HTTP polling threads (epoll each; 0 = CPUs/4, 1..4)" },
+	  "HTTP threads (epoll each; 0 = one per CPU with RISKD_INLINE, "
+	  "else CPUs/4, 1..4)" },
+	{ "RISKD_INLINE", K_INT, FLD(inline_run), "1", 0, 1,
+	  "1: a score needing no Redis round trip runs to completion on "
+	  "its HTTP thread when nothing is queued; 0: every score goes "
+	  "through the admission queue" },
 	{ "RISKD_REGIONS", K_REGIONS, FLD(regions_spec), "", 0, 0,
 	  "Redis regions name=host:port,... (empty = embedded default)" },
 	{ "RISKD_REGION", K_STR, FLD(region), "", 0, 0,
@@ -384,6 +389,8 @@ static int finish(svc_config *c, char *err, size_t errlen)
 		long t = c->regions_spec[0] ? 4 * cpus : cpus;
 		c->threads = (int)(t > 256 ? 256 : t);
 	}
+	if (!c->http_threads && c->inline_run)
+		c->http_threads = (int)(cpus > 64 ? 64 : cpus);
 	if (!c->http_threads)
 		c->http_threads = (int)(cpus / 4 < 1 ? 1 : cpus / 4 > 4 ?
 					4 : cpus / 4);

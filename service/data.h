@@ -77,6 +77,16 @@ void svc_data_on_rules(svc_data *d,
 void svc_data_fetch(svc_data *d, const rules_set *set,
 		    const struct cJSON *event, int64_t deadline_us, arena *mem,
 		    svc_fetch *out);
+/*
+ * The same without waiting: true with out filled when everything could
+ * be had in process (no Redis configured, or every group an L1 hit and
+ * no velocity); false, having claimed and counted nothing, when a Redis
+ * round trip would be needed (the caller then uses svc_data_fetch on a
+ * thread that may block).
+ */
+bool svc_data_fetch_local(svc_data *d, const rules_set *set,
+			  const struct cJSON *event, arena *mem,
+			  svc_fetch *out);
 /* Records event in every velocity definition of set (after scoring;
  * never for simulate): in process, or queued for the Redis recorder
  * (never blocks). Failures are counted, not returned. */

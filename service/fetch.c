@@ -323,19 +323,24 @@ out:
 	rg_release(d->rg, c, failed || prune_failed);
 }
 
-void svc_data_fetch(svc_data *d, const rules_set *set, const cJSON *event,
-		    int64_t deadline_us, arena *mem, svc_fetch *out)
+/* The fetch stage; with local_only, false (and nothing claimed or
+ * counted) as soon as something would need Redis. */
+static bool fetch(svc_data *d, const rules_set *set, const cJSON *event,
+		  int64_t deadline_us, bool local_only, arena *mem,
+		  svc_fetch *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (!d)
-		return;
+		return true;
 	struct group g[SVC_MAX_GROUPS];
 	int ng = groups_used(set, g, SVC_MAX_GROUPS);
 	rules_velocity_def vd[SVC_MAX_VELOCITY];
 	int nv = vel_defs_used(set, vd, SVC_MAX_VELOCITY);
 	if (!ng && !nv)
-		return;
+		return true;
 	bool redis = d->rg != NULL;
+	if (local_only && redis && nv)
+		return false;   /* velocity lives in Redis */
 	int64_t now_ms = vel_now_ms();
 	double vals[SVC_MAX_VELOCITY];
 	bool has[SVC_MAX_VELOCITY];
@@ -349,7 +354,13 @@ void svc_data_fetch(svc_data *d, const rules_set *set, const cJSON *event,
 					 g[i].name, key);
 		if (g[i].klen < 0)
 			continue;
-		l1_read(d, &g[i], redis, deadline_us, mem, false);
+		l1_read(d, &g[i], redis && !local_only, deadline_us, mem,
+			false);
+		if (local_only && redis && g[i].st != G_HIT &&
+		    g[i].st != G_NEG) {
+			rk_cjson_arena(NULL);
+			return false;   /* a miss, or someone fetching it */
+		}
 	}
 	if (!redis && nv) {
 		if (!vel_store_read(d->vel, vd, nv, event, now_ms, vals, has))
@@ -391,6 +402,19 @@ void svc_data_fetch(svc_data *d, const rules_set *set, const cJSON *event,
 	rk_cjson_arena(NULL);
 	if (out->degraded)
 		atomic_fetch_add(&d->degraded, 1);
+	return true;
+}
+
+void svc_data_fetch(svc_data *d, const rules_set *set, const cJSON *event,
+		    int64_t deadline_us, arena *mem, svc_fetch *out)
+{
+	fetch(d, set, event, deadline_us, false, mem, out);
+}
+
+bool svc_data_fetch_local(svc_data *d, const rules_set *set,
+			  const cJSON *event, arena *mem, svc_fetch *out)
+{
+	return fetch(d, set, event, 0, true, mem, out);
 }
 
 void svc_data_record(svc_data *d, const rules_set *set, const cJSON *event)

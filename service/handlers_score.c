@@ -1,10 +1,12 @@
 /*
  * handlers_score.c - POST /v1/score, /v1/score/batch and /v1/simulate.
- * The HTTP thread validates the envelope and queues the request; a
- * worker runs the pipeline: deadline check -> scenario lookup in the
- * worker's snapshot -> feature/velocity fetch stage -> deadline check ->
- * evaluation in the worker's frame -> decision log -> response. Each
- * worker owns one rules_frame per active scenario. Neighbours: server.c
+ * The HTTP thread validates the envelope; a single score then runs on
+ * that thread when it needs no Redis round trip (svc_req_run, inline.c),
+ * anything else is queued for a worker. The pipeline: deadline check ->
+ * scenario lookup in the worker's snapshot -> feature/velocity fetch
+ * stage -> deadline check -> evaluation in the worker's frame ->
+ * decision log -> response. Each worker (and each HTTP thread that runs
+ * scores) owns one rules_frame per active scenario. Neighbours: server.c
  * (requests, replies), engine.c (snapshots), declog.h, metrics.h.
  */
 #include <stdio.h>
@@ -148,6 +150,14 @@ static void fetch_stage(svc_req *r, svc_worker *w, svc_scn *sc,
 			const cJSON *event, svc_inputs *in)
 {
 	int64_t now = rk_now_us();
+	if (r->on_http_thread) {   /* never waits: svc_req_run's caller */
+		if (!svc_data_fetch_local(w->srv->data, sc->set, event,
+					  &r->mem, in))
+			svc_req_defer(r);
+		else if (!in->region)
+			in->region = svc_data_region(w->srv->data);
+		return;
+	}
 	int64_t left = r->deadline_us - now;
 	int64_t reserve = left / 5;
 	reserve = reserve < 500 ? 500 : reserve > 5000 ? 5000 : reserve;
@@ -176,6 +186,8 @@ static int score_one(svc_req *r, svc_worker *w, svc_scn *sc,
 		     bool record, svc_inputs *in, rules_result *res)
 {
 	fetch_stage(r, w, sc, event, in);
+	if (r->deferred)
+		return RK_ESTATE;   /* to a worker: nothing done yet */
 	if (svc_req_expired(r))
 		return RK_ETIMEOUT;
 	rules_input ri = { .event = event, .features = in->features,
@@ -222,6 +234,8 @@ static void work_score(svc_req *r, svc_worker *w, int64_t queued_us)
 	rules_result res;
 	int rc = score_one(r, w, sc, f, field(r, "event"), r->request_id,
 			   true, &in, &res);
+	if (r->deferred)
+		return;
 	if (rc == RK_ETIMEOUT) {
 		reply_expired(r, "before evaluation");
 		return;
@@ -253,7 +267,7 @@ void svc_h_score(svc_req *r)
 {
 	if (check_envelope(r, true) || check_object(r, "event", true))
 		return;
-	svc_req_submit(r, work_score);
+	svc_req_run(r, work_score);
 }
 
 /* ---- batch ---- */

@@ -191,8 +191,24 @@ int svc_obs_init(svc_server *s, char *err, size_t errlen)
 	return 0;
 }
 
+static void inline_runs(void *arg, metrics_emitter *e)
+{
+	svc_server *s = arg;
+	static const char *const answered[] = { "answered" };
+	static const char *const deferred[] = { "deferred" };
+	metrics_emit(e, answered, (double)atomic_load_explicit(
+			 &s->inline_answered, memory_order_relaxed));
+	metrics_emit(e, deferred, (double)atomic_load_explicit(
+			 &s->inline_deferred, memory_order_relaxed));
+}
+
 void svc_obs_gauges(svc_server *s)
 {
+	metrics_collector(s->metrics, METRICS_COUNTER,
+			  "riskd_inline_requests_total",
+			  "Scores started on their HTTP thread (RISKD_INLINE): "
+			  "answered there, or deferred to a worker because "
+			  "they needed Redis.", "outcome", inline_runs, s);
 	/* after the decision log exists */
 	metrics_collector(s->metrics, METRICS_COUNTER,
 			  "riskd_decision_log_lines_total",

@@ -9,6 +9,7 @@
 #include "pool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ struct svc_pool {
 	pthread_cond_t nonempty;
 	svc_job *head, *tail;
 	int depth, capacity, busy;
+	atomic_int qlen;       /* depth, readable without the lock */
 	bool stopping, stopped;
 	int64_t target_us, interval_us;
 	int64_t above_since;   /* 0, or when delays went above target */
@@ -80,6 +82,8 @@ static void *worker_main(void *arg)
 			p->shedding = false;
 		}
 		p->depth--;
+		atomic_store_explicit(&p->qlen, p->depth,
+				      memory_order_relaxed);
 		p->busy++;
 		int64_t now = rk_now_us();
 		int64_t delay = now - j->enq_us;
@@ -178,11 +182,20 @@ int svc_pool_submit(svc_pool *p, svc_job *job)
 			p->head = job;
 		p->tail = job;
 		p->depth++;
+		atomic_store_explicit(&p->qlen, p->depth,
+				      memory_order_relaxed);
 		p->submitted++;
-		pthread_cond_signal(&p->nonempty);
 	}
 	pthread_mutex_unlock(&p->mu);
+	/* after unlocking: the woken worker does not block on the mutex */
+	if (!rc)
+		pthread_cond_signal(&p->nonempty);
 	return rc;
+}
+
+int svc_pool_queued(svc_pool *p)
+{
+	return atomic_load_explicit(&p->qlen, memory_order_relaxed);
 }
 
 void svc_pool_get_stats(svc_pool *p, svc_pool_stats *st)

@@ -58,6 +58,10 @@ svc_pool *svc_pool_new(const svc_pool_opts *o, char *err, size_t errlen);
  */
 int svc_pool_submit(svc_pool *p, svc_job *job);
 
+/* Jobs waiting in the queue now (a relaxed read, no lock): for policy
+ * decisions that tolerate a stale answer. */
+int svc_pool_queued(svc_pool *p);
+
 void svc_pool_get_stats(svc_pool *p, svc_pool_stats *st);
 
 /* Refuses new jobs, runs every queued job, joins the workers. */

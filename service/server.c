@@ -28,6 +28,7 @@
 #include "../common/rk.h"
 #include "auth.h"
 #include "declog.h"
+#include "listener.h"
 #include "log.h"
 
 /* ---- replies ---- */
@@ -177,6 +178,22 @@ void svc_req_submit(svc_req *r, svc_work work)
 	svc_note_shed(r, rc == RK_ELIMIT ? "queue_full" :
 		       rc == RK_ETIMEOUT ? "queue_delay" : "draining");
 	svc_req_resume(r);
+}
+
+void svc_req_run(svc_req *r, svc_work work)
+{
+	if (svc_inline_run(r, work))
+		return;
+	r->deferred = false;
+	svc_req_submit(r, work);
+}
+
+bool svc_req_defer(svc_req *r)
+{
+	if (!r->on_http_thread)
+		return false;
+	r->deferred = true;
+	return true;
 }
 
 /* ---- the request's first call: headers ---- */
@@ -497,9 +514,14 @@ svc_server *svc_server_new(const svc_config *c, svc_engine *engine,
 	s->pool = svc_pool_new(&po, err, errlen);
 	if (!s->pool)
 		goto out_free;
+	if (svc_inline_init(s)) {
+		snprintf(err, errlen, "out of memory");
+		goto out_free;
+	}
 	return s;
 
 out_free:
+	svc_pool_free(s->pool);
 	declog_close(s->declog);
 	svc_auth_free(s->auth);
 	svc_obs_free(s);
@@ -512,9 +534,10 @@ int svc_server_start(svc_server *s, char *err, size_t errlen)
 	const svc_config *c = s->cfg;
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
+	/* listener.c accepts and hands connections over */
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-			 MHD_USE_TURBO;
+			 MHD_USE_TURBO | MHD_USE_NO_LISTEN_SOCKET;
 	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 	if (inet_pton(AF_INET, c->listen_host, &in4->sin_addr) == 1) {
@@ -523,38 +546,50 @@ int svc_server_start(svc_server *s, char *err, size_t errlen)
 	} else if (inet_pton(AF_INET6, c->listen_host, &in6->sin6_addr) == 1) {
 		in6->sin6_family = AF_INET6;
 		in6->sin6_port = htons((uint16_t)c->listen_port);
-		flags |= MHD_USE_IPv6;
 	} else {
 		snprintf(err, errlen, "RISKD_LISTEN: bad address %s",
 			 c->listen_host);
 		return RK_EINVAL;
 	}
+	char lerr[256];
+	s->listener = svc_listener_open((struct sockaddr *)&ss,
+					ss.ss_family == AF_INET6 ?
+						sizeof(*in6) : sizeof(*in4),
+					1024, lerr, sizeof(lerr));
+	if (!s->listener) {
+		snprintf(err, errlen, "cannot listen on %s: %s", c->listen,
+			 lerr);
+		return RK_EIO;
+	}
 	struct MHD_OptionItem opts[] = {
 		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s },
-		{ MHD_OPTION_SOCK_ADDR, 0, &ss },
 		{ MHD_OPTION_CONNECTION_LIMIT, c->max_conns, NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, c->conn_timeout_s, NULL },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->conn_memory, NULL },
-		{ MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
 		{ MHD_OPTION_THREAD_POOL_SIZE, c->http_threads, NULL },
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	if (c->http_threads < 2)   /* one epoll thread: no pool */
 		opts[RK_ARRAY_LEN(opts) - 2].option = MHD_OPTION_END;
-	s->daemon = MHD_start_daemon(flags, (uint16_t)c->listen_port, NULL,
-				     NULL, on_access, s, MHD_OPTION_ARRAY,
-				     opts, MHD_OPTION_END);
+	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
+				     MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!s->daemon) {
-		snprintf(err, errlen,
-			 "cannot listen on %s (address in use or not "
-			 "permitted?)", c->listen);
-		return RK_EIO;
+		snprintf(err, errlen, "cannot start the HTTP daemon on %s",
+			 c->listen);
+		goto out_listener;
 	}
-	const union MHD_DaemonInfo *di =
-		MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = di && di->port ? di->port : c->listen_port;
+	s->port = svc_listener_port(s->listener);
+	if (svc_listener_run(s->listener, s->daemon, err, errlen)) {
+		MHD_stop_daemon(s->daemon);
+		s->daemon = NULL;
+		goto out_listener;
+	}
 	return 0;
+out_listener:
+	svc_listener_free(s->listener);
+	s->listener = NULL;
+	return RK_EIO;
 }
 
 static unsigned open_connections(svc_server *s)
@@ -585,9 +620,8 @@ int svc_server_drain(svc_server *s)
 	while ((n = atomic_load(&s->inflight)) > 0 && rk_now_us() < until)
 		nap_ms(2);
 	if (s->daemon) {
-		MHD_socket ls = MHD_quiesce_daemon(s->daemon);
-		if (ls != MHD_INVALID_SOCKET)
-			close(ls);
+		svc_listener_free(s->listener);   /* refuse new connections */
+		s->listener = NULL;
 		while ((open_connections(s) > 0 || atomic_load(&s->inflight) > 0) &&
 		       rk_now_us() < until)
 			nap_ms(5);
@@ -606,9 +640,11 @@ void svc_server_free(svc_server *s)
 	 * closes what is left. */
 	svc_pool_stop(s->pool);
 	svc_engine_stop(s->engine);
+	svc_listener_free(s->listener);
 	if (s->daemon)
 		MHD_stop_daemon(s->daemon);
 	svc_pool_free(s->pool);
+	svc_inline_fini(s);
 	/* every worker is done: write what the decision log holds */
 	if (declog_close(s->declog))
 		log_error("decision log lines lost at exit", NULL);

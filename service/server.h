@@ -10,6 +10,7 @@
 #ifndef SVC_SERVER_H
 #define SVC_SERVER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,7 +34,8 @@ typedef struct svc_worker svc_worker;
 
 /* Runs on the HTTP thread once the whole body is in. */
 typedef void (*svc_handler)(svc_req *r);
-/* Runs on a worker (after svc_req_submit). */
+/* Runs on a worker (after svc_req_submit), or on the HTTP thread (after
+ * svc_req_run, r->on_http_thread set). */
 typedef void (*svc_work)(svc_req *r, svc_worker *w, int64_t queued_us);
 
 struct svc_server {
@@ -46,12 +48,17 @@ struct svc_server {
 	struct svc_obs *obs;          /* observe.c's metric families */
 	struct svc_data *data;        /* data.h: L1, Redis, velocity */
 	struct MHD_Daemon *daemon;
+	struct svc_listener *listener; /* listener.h: accepts for daemon */
 	int port;                     /* bound port (for RISKD_LISTEN :0) */
 	atomic_bool draining;
 	atomic_int inflight;          /* accepted requests not yet finished */
 	int64_t started_at;           /* unix seconds */
 	char id_prefix[17];           /* generated request ids */
 	atomic_uint_fast64_t id_seq;
+	/* run to completion on HTTP threads (inline.c) */
+	bool inline_on;               /* RISKD_INLINE and the key exists */
+	pthread_key_t inline_key;     /* the thread's struct svc_inline */
+	atomic_uint_fast64_t inline_answered, inline_deferred;
 };
 
 enum svc_req_state { SVC_REQ_READING, SVC_REQ_QUEUED, SVC_REQ_REPLIED };
@@ -80,6 +87,8 @@ struct svc_req {
 	bool oom;                     /* the body could not be stored */
 	bool route_body;              /* the route expects a JSON body */
 	bool suspended;               /* HTTP thread: handed to another */
+	bool on_http_thread;          /* work running inline (inline.c) */
+	bool deferred;                /* inline work asked for a worker */
 	struct cJSON *json;           /* parsed body (body endpoints), in
 				       * mem: read-only, never deleted */
 	arena mem;                    /* request-scoped memory, freed once */
@@ -130,6 +139,18 @@ void svc_reply_error(svc_req *r, int status, const char *code,
  * Call only from a handler on the HTTP thread.
  */
 void svc_req_submit(svc_req *r, svc_work work);
+/*
+ * Runs work to completion on this HTTP thread when it can (inline.c:
+ * RISKD_INLINE on, nothing queued, the thread not overloaded), else as
+ * svc_req_submit. Work that finds it would block (a Redis round trip)
+ * calls svc_req_defer and returns at once; r then goes to the queue and
+ * work runs again on a worker. Handler thread only.
+ */
+void svc_req_run(svc_req *r, svc_work work);
+/* In work: true (and r marked for a worker) when r runs on its HTTP
+ * thread, where work must not block; return without replying then.
+ * False on a worker. */
+bool svc_req_defer(svc_req *r);
 /*
  * Suspends r until svc_req_resume (for replies produced by other
  * threads, e.g. the reload thread). Handler thread only.

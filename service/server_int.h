@@ -52,4 +52,14 @@ int svc_req_auth(svc_req *r, const char *authorization);
  * a generated one. */
 void svc_req_init_id(svc_req *r, const char *header_id);
 
+/* ---- inline.c ---- */
+
+/* The per-thread key when RISKD_INLINE is on. RK_ENOMEM. */
+int svc_inline_init(svc_server *s);
+/* After the daemon stopped (its threads freed their state). */
+void svc_inline_fini(svc_server *s);
+/* true when r was answered on this thread (served or shed); false when
+ * it should be queued (r->deferred set if work asked for a worker). */
+bool svc_inline_run(svc_req *r, svc_work work);
+
 #endif

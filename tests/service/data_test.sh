@@ -127,6 +127,10 @@ BASE=$B1 req GET /metrics
 check "metrics: L1 hits" 1 "$(echo "$BODY" | grep -c '^riskd_cache_lookups_total{tier="l1",result="hit"}')"
 check "metrics: region up" 1 "$(echo "$BODY" | grep -c '^riskd_region_up{region="a",active="true"} 1')"
 check "metrics: redis latency" 1 "$(echo "$BODY" | grep -c '^riskd_redis_duration_seconds_count')"
+# velocity lives in Redis: a score started on its HTTP thread moves to a
+# worker for the round trip instead of blocking the thread
+deferred=$(awk '/^riskd_inline_requests_total\{outcome="deferred"\}/ {print $2}' <<<"$BODY")
+check "metrics: Redis reads deferred to workers" 1 "$([ "${deferred:-0}" -gt 0 ] && echo 1)"
 
 kill -TERM "$P1" "$P2"
 wait "$P1"; check "instance 1 exit 0" 0 "$?"

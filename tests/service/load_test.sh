@@ -100,6 +100,31 @@ check "overload: some served" 1 "$([ "$n200" -ge 1 ] && echo 1)"
 check "overload: 503s carry Retry-After" "$n503" "$nra"
 stop_riskd
 
+# ---- inline overload: one HTTP thread scoring for 400 connections ----
+# Scores run on the HTTP thread (RISKD_INLINE); with far more clients
+# than it can serve within RISKD_QUEUE_TARGET_MS, requests wait in the
+# kernel, and the thread must shed (503 queue_delay) rather than let the
+# wait grow - while every request still gets an answer.
+start_riskd RISKD_HTTP_THREADS=1 RISKD_QUEUE_TARGET_MS=1
+cat >"$TMP/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '$EV'
+LUA
+wrk -t1 -c400 -d3s --timeout 5s -s "$TMP/post.lua" "$BASE/v1/score" >"$TMP/wrk.out" 2>&1
+nreq=$(awk '/requests in/ {print $1}' "$TMP/wrk.out")
+non2xx=$(awk '/Non-2xx/ {print $NF}' "$TMP/wrk.out")
+check "inline overload: requests were served" 1 "$([ "${nreq:-0}" -gt "${non2xx:-0}" ] && echo 1)"
+check "inline overload: some shed" 1 "$([ "${non2xx:-0}" -gt 0 ] && echo 1)"
+check "inline overload: no socket errors or timeouts" 0 "$(grep -c 'Socket errors' "$TMP/wrk.out")"
+req GET /metrics
+shed=$(awk '/^riskd_requests_shed_total\{reason="queue_delay"\}/ {print $2}' <<<"$BODY")
+check "inline overload: shed counted as queue_delay" "${non2xx:-0}" "${shed:-0}"
+inl=$(awk '/^riskd_inline_requests_total\{outcome="answered"\}/ {print $2}' <<<"$BODY")
+check "inline overload: answered on the HTTP thread" 1 "$([ "${inl:-0}" -gt 0 ] && echo 1)"
+stop_riskd
+check "inline overload: exit 0" 0 "$RISKD_RC"
+
 # ---- SIGTERM with requests in flight ----
 start_riskd RISKD_THREADS=2
 rm -f "$TMP"/c? "$TMP"/c?.rc

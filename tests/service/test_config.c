@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
@@ -22,6 +23,7 @@ static const char *const vars[] = {
 	"RISKD_QUEUE", "RISKD_DEADLINE_MS", "RISKD_MAX_DEADLINE_MS",
 	"RISKD_REGIONS", "RISKD_REGION", "RISKD_LOG_LEVEL",
 	"RISKD_HTTP_THREADS", "RISKD_RATE_LIMIT", "RISKD_RATE_BURST",
+	"RISKD_INLINE",
 };
 
 static int clear_env(void **state)
@@ -57,7 +59,10 @@ static void test_defaults(void **state)
 	assert_int_equal(c.listen_port, 8080);
 	assert_string_equal(c.db, "./riskd.db");
 	assert_true(c.threads >= 1);
-	assert_true(c.http_threads >= 1 && c.http_threads <= 4);
+	/* scores run on the HTTP threads: one per CPU */
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	assert_int_equal(c.inline_run, 1);
+	assert_int_equal(c.http_threads, cpus < 1 ? 1 : cpus > 64 ? 64 : cpus);
 	assert_int_equal(c.deadline_ms, 50);
 	assert_int_equal(c.max_deadline_ms, 1000);
 	assert_int_equal(c.max_body, 65536);
@@ -90,6 +95,12 @@ static void test_env_and_flags(void **state)
 	assert_int_equal(c.max_body, 65536);
 	assert_int_equal(load(&c, err, 1, "--rate-limit=100"), 0);
 	assert_int_equal(c.rate_burst, 100);
+	/* without inline scoring the HTTP threads only poll: CPUs/4, 1..4 */
+	setenv("RISKD_INLINE", "0", 1);
+	assert_int_equal(load(&c, err, 0), 0);
+	assert_int_equal(c.inline_run, 0);
+	assert_true(c.http_threads >= 1 && c.http_threads <= 4);
+	assert_int_equal(load(&c, err, 1, "--inline=2"), RK_EINVAL);
 }
 
 static void test_listen(void **state)
