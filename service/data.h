@@ -77,6 +77,26 @@ void svc_data_on_rules(svc_data *d,
 void svc_data_fetch(svc_data *d, const rules_set *set,
 		    const struct cJSON *event, int64_t deadline_us, arena *mem,
 		    svc_fetch *out);
+/* Largest batch of svc_data_fetch_many. */
+#define SVC_FETCH_BATCH 16
+
+/* One request of a batched fetch. */
+typedef struct svc_data_req {
+	const rules_set *set;
+	const struct cJSON *event;
+	int64_t deadline_us;
+	arena *mem;             /* the request's arena (cJSON and state) */
+	svc_fetch *out;
+} svc_data_req;
+
+/*
+ * svc_data_fetch for n (<= SVC_FETCH_BATCH) requests at once: what they
+ * need from Redis goes in ONE pipelined round trip, bounded by the
+ * earliest of their deadlines. A worker that finds several scores
+ * queued takes them together (pool.h), so under load a round trip, a
+ * wake-up and Redis's own per-read work serve many requests.
+ */
+void svc_data_fetch_many(svc_data *d, const svc_data_req *qs, int n);
 /*
  * The same without waiting: true with out filled when everything could
  * be had in process (no Redis configured, or every group an L1 hit and

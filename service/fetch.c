@@ -220,35 +220,158 @@ static void l1_fill(svc_data *d, struct group *g)
 	rk_free(text);
 }
 
-/* The one Redis round trip: claimed groups and velocity reads. */
-static void redis_round(svc_data *d, struct group *g, int ng,
-			const rules_velocity_def *vd, int nv,
-			const cJSON *event, int64_t now_ms,
-			int64_t deadline_us, svc_fetch *out, double *vals,
-			bool *has)
+/* One request's fetch, in its arena while a batch is worked on. */
+struct fstate {
+	const rules_set *set;
+	const cJSON *event;
+	arena *mem;
+	svc_fetch *out;
+	struct group g[SVC_MAX_GROUPS];
+	int ng;
+	rules_velocity_def vd[SVC_MAX_VELOCITY];
+	int nv;
+	double vals[SVC_MAX_VELOCITY];
+	bool has[SVC_MAX_VELOCITY];
+	int64_t now_ms;
+	int nclaimed, nvr;   /* replies expected in the round */
+	bool redis;          /* takes part in the round */
+};
+
+/*
+ * Phase 1: the groups and velocity set reads, L1 for each group's key
+ * (claiming misses when Redis is there and not local_only), in-process
+ * velocity without Redis. With local_only, false as soon as something
+ * would need Redis (nothing claimed).
+ */
+static bool prepare(svc_data *d, struct fstate *st, bool local_only)
 {
-	int nclaimed = 0;
-	for (int i = 0; i < ng; i++)
-		nclaimed += g[i].st == G_CLAIMED;
+	memset(st->out, 0, sizeof(*st->out));
+	st->ng = groups_used(st->set, st->g, SVC_MAX_GROUPS);
+	st->nv = vel_defs_used(st->set, st->vd, SVC_MAX_VELOCITY);
+	st->nclaimed = st->nvr = 0;
+	st->redis = false;
+	if (!st->ng && !st->nv)
+		return true;
+	bool redis = d->rg != NULL;
+	if (local_only && redis && st->nv)
+		return false;   /* velocity lives in Redis */
+	st->now_ms = vel_now_ms();
+	memset(st->has, 0, sizeof(st->has));
+	rk_cjson_arena(st->mem);
+	for (int i = 0; i < st->ng; i++) {
+		struct group *g = &st->g[i];
+		char key[SVC_KEY_MAX];
+		if (!g->tpl || !expand(g->tpl, st->event, key, sizeof(key)))
+			continue;      /* no key: the group reads null */
+		g->klen = svc_data_key(g->key, sizeof(g->key), g->name, key);
+		if (g->klen < 0)
+			continue;
+		l1_read(d, g, redis && !local_only, 0, st->mem, false);
+		if (local_only && redis && g->st != G_HIT &&
+		    g->st != G_NEG) {
+			rk_cjson_arena(NULL);
+			return false;   /* a miss, or someone fetching it */
+		}
+		st->nclaimed += g->st == G_CLAIMED;
+	}
+	if (!redis && st->nv &&
+	    !vel_store_read(d->vel, st->vd, st->nv, st->event, st->now_ms,
+			    st->vals, st->has))
+		st->out->velocity_source = "process";
+	rk_cjson_arena(NULL);
+	st->redis = redis && (st->nclaimed || st->nv);
+	return true;
+}
+
+/* A failed round: claims given back, the answer degraded. */
+static void round_failed(svc_data *d, struct fstate *st, bool timeout)
+{
+	for (int i = 0; i < st->ng; i++) {
+		if (st->g[i].st != G_CLAIMED)
+			continue;
+		l1_abandon(d->l1, st->g[i].key, (size_t)st->g[i].klen);
+		st->g[i].st = G_NONE;
+	}
+	if (st->nclaimed)
+		degrade(st->out, timeout ? "features_timeout" :
+					   "features_unavailable");
+	if (st->nv)
+		degrade(st->out, "velocity_unavailable");
+}
+
+/* One request's replies (rep[0..nclaimed+nvr)) into its state; appends
+ * its prunes to ctx (counted in *np). */
+static void round_parse(svc_data *d, struct fstate *st, redisReply **rep,
+			redisContext *ctx, const char *region, int *np)
+{
+	rk_cjson_arena(st->mem);
+	st->out->region = region;
+	int k = 0;
+	for (int i = 0; i < st->ng; i++) {
+		struct group *g = &st->g[i];
+		if (g->st != G_CLAIMED)
+			continue;
+		g->obj = hash_to_obj(rep[k++]);
+		g->st = g->obj ? G_HIT : G_NEG;
+		g->age_us = 0;
+		g->from_redis = true;
+		l1_fill(d, g);
+	}
+	rk_cjson_arena(NULL);
+	if (!st->nv)
+		return;
+	redisReply **vr = rep + st->nclaimed;
+	if (vel_redis_parse_reads(vr, st->nvr, st->vd, st->nv, st->event,
+				  st->now_ms, st->vals, st->has))
+		degrade(st->out, "velocity_unavailable");
+	else
+		st->out->velocity_source = "redis";
+	/* Buckets that left a window go now and then (once a bucket per
+	 * entity at most), so busy hashes stay about VEL_BUCKETS fields. */
+	int n = 0;
+	if (!vel_redis_append_prunes(ctx, vr, st->nvr, st->vd, st->nv,
+				     st->event, st->now_ms, &n))
+		*np += n;
+}
+
+/*
+ * Phase 2: ONE pipelined round trip for every request of the batch that
+ * needs Redis: their claimed groups' HGETALLs and velocity reads, within
+ * the earliest deadline; then the prunes the replies call for.
+ */
+static void redis_round(svc_data *d, struct fstate **sts, int n,
+			int64_t deadline_us)
+{
+	int nrep = 0, nin = 0;
+	for (int i = 0; i < n; i++)
+		nin += sts[i]->redis;
+	if (!nin)
+		return;
 	rg_conn *c = rg_acquire(d->rg, deadline_us);
 	bool failed = false, timeout = false, prune_failed = false;
 	redisReply **rep = NULL;
-	int nvr = 0, nrep = 0;
 	if (!c || rg_conn_set_budget(c, deadline_us)) {
 		failed = c != NULL;
 		timeout = rk_now_us() >= deadline_us;
 		goto out;
 	}
 	redisContext *ctx = rg_conn_ctx(c);
-	for (int i = 0; i < ng; i++)
-		if (g[i].st == G_CLAIMED &&
-		    redisAppendCommand(ctx, "HGETALL %b", g[i].key,
-				       (size_t)g[i].klen) != REDIS_OK)
+	for (int i = 0; i < n && !failed; i++) {
+		struct fstate *st = sts[i];
+		if (!st->redis)
+			continue;
+		for (int j = 0; j < st->ng; j++)
+			if (st->g[j].st == G_CLAIMED &&
+			    redisAppendCommand(ctx, "HGETALL %b", st->g[j].key,
+					       (size_t)st->g[j].klen) !=
+				    REDIS_OK)
+				failed = true;
+		if (!failed && st->nv &&
+		    vel_redis_append_reads(ctx, st->vd, st->nv, st->event,
+					   st->now_ms, &st->nvr))
 			failed = true;
-	if (!failed && nv &&
-	    vel_redis_append_reads(ctx, vd, nv, event, now_ms, &nvr))
-		failed = true;
-	nrep = nclaimed + nvr;
+		nrep += st->nclaimed + st->nvr;
+	}
 	rep = nrep ? rk_calloc((size_t)nrep, sizeof(*rep)) : NULL;
 	if (failed || (nrep && !rep)) {
 		failed = true;
@@ -270,51 +393,30 @@ static void redis_round(svc_data *d, struct group *g, int ng,
 	}
 	svc_data_observe(d, rk_now_us() - t0);
 	atomic_fetch_add(&d->redis_fetches, 1);
-	out->region = rg_conn_region(c);
-	int k = 0;
-	for (int i = 0; i < ng; i++) {
-		if (g[i].st != G_CLAIMED)
+	const char *region = rg_conn_region(c);
+	int k = 0, np = 0;
+	for (int i = 0; i < n; i++) {
+		struct fstate *st = sts[i];
+		if (!st->redis)
 			continue;
-		g[i].obj = hash_to_obj(rep[k++]);
-		g[i].st = g[i].obj ? G_HIT : G_NEG;
-		g[i].age_us = 0;
-		g[i].from_redis = true;
-		l1_fill(d, &g[i]);
+		round_parse(d, st, rep + k, ctx, region, &np);
+		k += st->nclaimed + st->nvr;
 	}
-	if (nv && vel_redis_parse_reads(rep + nclaimed, nvr, vd, nv, event,
-					now_ms, vals, has))
-		degrade(out, "velocity_unavailable");
-	else if (nv)
-		out->velocity_source = "redis";
-	/* Buckets that left a window go now and then (once a bucket per
-	 * entity at most), so busy hashes stay about VEL_BUCKETS fields. */
-	int np = 0;
-	if (nv && !vel_redis_append_prunes(ctx, rep + nclaimed, nvr, vd, nv,
-					   event, now_ms, &np)) {
-		for (int i = 0; i < np; i++) {
-			void *x = NULL;
-			if (redisGetReply(ctx, &x) != REDIS_OK || !x) {
-				prune_failed = true;  /* values stay good */
-				break;
-			}
-			freeReplyObject(x);
+	for (int i = 0; i < np; i++) {
+		void *x = NULL;
+		if (redisGetReply(ctx, &x) != REDIS_OK || !x) {
+			prune_failed = true;  /* values stay good */
+			break;
 		}
+		freeReplyObject(x);
 	}
 out:
 	if (failed || !c) {
 		atomic_fetch_add(timeout ? &d->redis_timeouts :
 					   &d->redis_errors, 1);
-		for (int i = 0; i < ng; i++) {
-			if (g[i].st != G_CLAIMED)
-				continue;
-			l1_abandon(d->l1, g[i].key, (size_t)g[i].klen);
-			g[i].st = G_NONE;
-		}
-		if (nclaimed)
-			degrade(out, timeout ? "features_timeout" :
-					       "features_unavailable");
-		if (nv)
-			degrade(out, "velocity_unavailable");
+		for (int i = 0; i < n; i++)
+			if (sts[i]->redis)
+				round_failed(d, sts[i], timeout);
 	}
 	for (int i = 0; rep && i < nrep; i++)
 		if (rep[i])
@@ -323,98 +425,105 @@ out:
 	rg_release(d->rg, c, failed || prune_failed);
 }
 
-/* The fetch stage; with local_only, false (and nothing claimed or
- * counted) as soon as something would need Redis. */
-static bool fetch(svc_data *d, const rules_set *set, const cJSON *event,
-		  int64_t deadline_us, bool local_only, arena *mem,
-		  svc_fetch *out)
+/* Phase 3: waits for keys other requests were fetching, then the
+ * request's features and velocity objects. */
+static void finish(svc_data *d, struct fstate *st, int64_t deadline_us)
 {
-	memset(out, 0, sizeof(*out));
-	if (!d)
-		return true;
-	struct group g[SVC_MAX_GROUPS];
-	int ng = groups_used(set, g, SVC_MAX_GROUPS);
-	rules_velocity_def vd[SVC_MAX_VELOCITY];
-	int nv = vel_defs_used(set, vd, SVC_MAX_VELOCITY);
-	if (!ng && !nv)
-		return true;
-	bool redis = d->rg != NULL;
-	if (local_only && redis && nv)
-		return false;   /* velocity lives in Redis */
-	int64_t now_ms = vel_now_ms();
-	double vals[SVC_MAX_VELOCITY];
-	bool has[SVC_MAX_VELOCITY];
-	memset(has, 0, sizeof(has));
-	rk_cjson_arena(mem);
-	for (int i = 0; i < ng; i++) {
-		char key[SVC_KEY_MAX];
-		if (!g[i].tpl || !expand(g[i].tpl, event, key, sizeof(key)))
-			continue;      /* no key: the group reads null */
-		g[i].klen = svc_data_key(g[i].key, sizeof(g[i].key),
-					 g[i].name, key);
-		if (g[i].klen < 0)
+	svc_fetch *out = st->out;
+	rk_cjson_arena(st->mem);
+	for (int i = 0; i < st->ng; i++) {
+		struct group *g = &st->g[i];
+		if (g->st != G_PENDING)
 			continue;
-		l1_read(d, &g[i], redis && !local_only, deadline_us, mem,
-			false);
-		if (local_only && redis && g[i].st != G_HIT &&
-		    g[i].st != G_NEG) {
-			rk_cjson_arena(NULL);
-			return false;   /* a miss, or someone fetching it */
-		}
-	}
-	if (!redis && nv) {
-		if (!vel_store_read(d->vel, vd, nv, event, now_ms, vals, has))
-			out->velocity_source = "process";
-	}
-	bool need = false;
-	for (int i = 0; i < ng; i++)
-		need |= g[i].st == G_CLAIMED;
-	if (redis && (need || nv))
-		redis_round(d, g, ng, vd, nv, event, now_ms, deadline_us, out,
-			    vals, has);
-	for (int i = 0; i < ng; i++) {
-		if (g[i].st != G_PENDING)
-			continue;
-		l1_read(d, &g[i], false, deadline_us, mem, true);
-		if (g[i].st == G_PENDING || g[i].st == G_NONE ||
-		    g[i].st == G_CLAIMED) {
-			if (g[i].st == G_CLAIMED)
-				l1_abandon(d->l1, g[i].key,
-					   (size_t)g[i].klen);
-			g[i].st = G_NONE;
+		l1_read(d, g, false, deadline_us, st->mem, true);
+		if (g->st == G_PENDING || g->st == G_NONE ||
+		    g->st == G_CLAIMED) {
+			if (g->st == G_CLAIMED)
+				l1_abandon(d->l1, g->key, (size_t)g->klen);
+			g->st = G_NONE;
 			degrade(out, "features_timeout");
 		}
 	}
-	cJSON *f = ng ? cJSON_CreateObject() : NULL;
-	for (int i = 0; i < ng; i++) {
+	cJSON *f = st->ng ? cJSON_CreateObject() : NULL;
+	for (int i = 0; i < st->ng; i++) {
+		struct group *g = &st->g[i];
 		svc_group_src *s = &out->groups[out->ngroups++];
-		s->group = g[i].name;
-		s->age_ms = g[i].st == G_HIT || g[i].st == G_NEG ?
-				    g[i].age_us / 1000 : -1;
-		s->source = g[i].st == G_NONE ? "none" :
-			    g[i].from_redis ? "redis" : "l1";
-		if (g[i].obj && f)
-			cJSON_AddItemToObject(f, g[i].name, g[i].obj);
+		s->group = g->name;
+		s->age_ms = g->st == G_HIT || g->st == G_NEG ?
+				    g->age_us / 1000 : -1;
+		s->source = g->st == G_NONE ? "none" :
+			    g->from_redis ? "redis" : "l1";
+		if (g->obj && f)
+			cJSON_AddItemToObject(f, g->name, g->obj);
 	}
 	out->features = f;
-	if (nv)
-		out->velocity = vel_to_json(vd, nv, vals, has);
+	if (st->nv)
+		out->velocity = vel_to_json(st->vd, st->nv, st->vals, st->has);
 	rk_cjson_arena(NULL);
 	if (out->degraded)
 		atomic_fetch_add(&d->degraded, 1);
-	return true;
+}
+
+static struct fstate *fstate_new(const svc_data_req *q)
+{
+	struct fstate *st = arena_alloc(q->mem, sizeof(*st));
+	if (!st)
+		return NULL;
+	st->set = q->set;
+	st->event = q->event;
+	st->mem = q->mem;
+	st->out = q->out;
+	return st;
+}
+
+void svc_data_fetch_many(svc_data *d, const svc_data_req *qs, int n)
+{
+	struct fstate *sts[SVC_FETCH_BATCH];
+	int64_t deadline = INT64_MAX;
+	int m = 0;
+	for (int i = 0; i < n; i++) {
+		memset(qs[i].out, 0, sizeof(*qs[i].out));
+		if (!d)
+			continue;
+		struct fstate *st = m < SVC_FETCH_BATCH ? fstate_new(&qs[i]) :
+							  NULL;
+		if (!st) {   /* out of memory: this one reads nothing */
+			degrade(qs[i].out, "features_unavailable");
+			continue;
+		}
+		prepare(d, st, false);
+		sts[m++] = st;
+		if (qs[i].deadline_us < deadline)
+			deadline = qs[i].deadline_us;
+	}
+	if (!m)
+		return;
+	redis_round(d, sts, m, deadline);
+	for (int i = 0; i < m; i++)
+		if (sts[i]->ng || sts[i]->nv)
+			finish(d, sts[i], deadline);
 }
 
 void svc_data_fetch(svc_data *d, const rules_set *set, const cJSON *event,
 		    int64_t deadline_us, arena *mem, svc_fetch *out)
 {
-	fetch(d, set, event, deadline_us, false, mem, out);
+	svc_data_req q = { set, event, deadline_us, mem, out };
+	svc_data_fetch_many(d, &q, 1);
 }
 
 bool svc_data_fetch_local(svc_data *d, const rules_set *set,
 			  const cJSON *event, arena *mem, svc_fetch *out)
 {
-	return fetch(d, set, event, 0, true, mem, out);
+	memset(out, 0, sizeof(*out));
+	if (!d)
+		return true;
+	svc_data_req q = { set, event, 0, mem, out };
+	struct fstate *st = fstate_new(&q);
+	if (!st || !prepare(d, st, true))
+		return false;
+	if (st->ng || st->nv)
+		finish(d, st, 0);
+	return true;
 }
 
 void svc_data_record(svc_data *d, const rules_set *set, const cJSON *event)

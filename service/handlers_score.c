@@ -146,10 +146,20 @@ static int check_object(svc_req *r, const char *name, bool required)
  * less a reserve for evaluating and answering (a fifth of it, 0.5 to
  * 5 ms), and at most RISKD_REDIS_TIMEOUT_MS, so a hung region yields a
  * degraded answer, not a 504, and does not hold a worker for long. */
+static int64_t fetch_until(const svc_req *r, const svc_worker *w)
+{
+	int64_t now = rk_now_us();
+	int64_t left = r->deadline_us - now;
+	int64_t reserve = left / 5;
+	reserve = reserve < 500 ? 500 : reserve > 5000 ? 5000 : reserve;
+	int64_t until = r->deadline_us - reserve;
+	int64_t cap = now + w->srv->cfg->redis_timeout_ms * 1000;
+	return until < cap ? until : cap;
+}
+
 static void fetch_stage(svc_req *r, svc_worker *w, svc_scn *sc,
 			const cJSON *event, svc_inputs *in)
 {
-	int64_t now = rk_now_us();
 	if (r->on_http_thread) {   /* never waits: svc_req_run's caller */
 		if (!svc_data_fetch_local(w->srv->data, sc->set, event,
 					  &r->mem, in))
@@ -158,12 +168,7 @@ static void fetch_stage(svc_req *r, svc_worker *w, svc_scn *sc,
 			in->region = svc_data_region(w->srv->data);
 		return;
 	}
-	int64_t left = r->deadline_us - now;
-	int64_t reserve = left / 5;
-	reserve = reserve < 500 ? 500 : reserve > 5000 ? 5000 : reserve;
-	int64_t until = r->deadline_us - reserve;
-	int64_t cap = now + w->srv->cfg->redis_timeout_ms * 1000;
-	svc_data_fetch(w->srv->data, sc->set, event, until < cap ? until : cap,
+	svc_data_fetch(w->srv->data, sc->set, event, fetch_until(r, w),
 		       &r->mem, in);
 	if (!in->region)
 		in->region = svc_data_region(w->srv->data);
@@ -177,17 +182,14 @@ static void reply_expired(svc_req *r, const char *where)
 }
 
 /*
- * Scores one event: fetch, check, evaluate, count, log. Returns 0 with
- * res filled, or replies/fills an error code: RK_ETIMEOUT (deadline),
- * RK_ELIMIT (decision log full), RK_ENOMEM.
+ * Scores one event whose inputs were fetched: check, evaluate, count,
+ * log. Returns 0 with res filled, or an error code: RK_ETIMEOUT
+ * (deadline), RK_ELIMIT (decision log full), RK_ENOMEM.
  */
-static int score_one(svc_req *r, svc_worker *w, svc_scn *sc,
-		     rules_frame *f, const cJSON *event, const char *rid,
-		     bool record, svc_inputs *in, rules_result *res)
+static int score_fetched(svc_req *r, svc_worker *w, svc_scn *sc,
+			 rules_frame *f, const cJSON *event, const char *rid,
+			 bool record, svc_inputs *in, rules_result *res)
 {
-	fetch_stage(r, w, sc, event, in);
-	if (r->deferred)
-		return RK_ESTATE;   /* to a worker: nothing done yet */
 	if (svc_req_expired(r))
 		return RK_ETIMEOUT;
 	rules_input ri = { .event = event, .features = in->features,
@@ -203,39 +205,38 @@ static int score_one(svc_req *r, svc_worker *w, svc_scn *sc,
 	return svc_record_decision(w->srv, sc, res, rid, event, in->degraded);
 }
 
-/* The start of score and batch work: the deadline, then the served
- * scenario. NULL after answering 504 or 404. */
-static svc_scn *scenario_for(svc_req *r, svc_worker *w)
+/* fetch_stage, then score_fetched; RK_ESTATE when the fetch deferred r
+ * to a worker (nothing done yet). */
+static int score_one(svc_req *r, svc_worker *w, svc_scn *sc,
+		     rules_frame *f, const cJSON *event, const char *rid,
+		     bool record, svc_inputs *in, rules_result *res)
+{
+	fetch_stage(r, w, sc, event, in);
+	if (r->deferred)
+		return RK_ESTATE;
+	return score_fetched(r, w, sc, f, event, rid, record, in, res);
+}
+
+/* The start of score and batch work: the deadline, then the scenario
+ * served by snap (the worker's). NULL after answering 504 or 404. */
+static svc_scn *scenario_for(svc_req *r, svc_snapshot *snap)
 {
 	if (svc_req_expired(r)) {
 		reply_expired(r, "while queued");
 		return NULL;
 	}
 	const char *name = field(r, "scenario")->valuestring;
-	svc_scn *sc = svc_snapshot_find(worker_snapshot(w), name);
+	svc_scn *sc = svc_snapshot_find(snap, name);
 	if (!sc)
 		svc_reply_error(r, 404, "unknown_scenario",
 				"no active rule set for scenario '%s'", name);
 	return sc;
 }
 
-static void work_score(svc_req *r, svc_worker *w, int64_t queued_us)
+/* The answer to a single score from score_one's result. */
+static void reply_score(svc_req *r, svc_scn *sc, int rc,
+			const rules_result *res, const svc_inputs *in)
 {
-	RK_UNUSED(queued_us);
-	svc_scn *sc = scenario_for(r, w);
-	if (!sc)
-		return;
-	rules_frame *f = worker_frame(w, sc);
-	if (!f) {
-		svc_reply_error(r, 500, "internal", "out of memory");
-		return;
-	}
-	svc_inputs in;
-	rules_result res;
-	int rc = score_one(r, w, sc, f, field(r, "event"), r->request_id,
-			   true, &in, &res);
-	if (r->deferred)
-		return;
 	if (rc == RK_ETIMEOUT) {
 		reply_expired(r, "before evaluation");
 		return;
@@ -257,17 +258,79 @@ static void work_score(svc_req *r, svc_worker *w, int64_t queued_us)
 	jw_kstr(&o, "request_id", r->request_id);
 	jw_kstr(&o, "scenario", sc->name);
 	jw_kint(&o, "version", sc->version);
-	svc_write_result(&o, sc->set, &res, &in, in.region, r->explain);
+	svc_write_result(&o, sc->set, res, in, in->region, r->explain);
 	jw_kint(&o, "elapsed_us", rk_now_us() - r->start_us);
 	jw_obj_end(&o);
 	svc_reply_jw(r, 200, &o);
+}
+
+static void work_score(svc_req *r, svc_worker *w, int64_t queued_us)
+{
+	RK_UNUSED(queued_us);
+	svc_scn *sc = scenario_for(r, worker_snapshot(w));
+	if (!sc)
+		return;
+	rules_frame *f = worker_frame(w, sc);
+	if (!f) {
+		svc_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	svc_inputs in;
+	rules_result res;
+	int rc = score_one(r, w, sc, f, field(r, "event"), r->request_id,
+			   true, &in, &res);
+	if (!r->deferred)
+		reply_score(r, sc, rc, &res, &in);
+}
+
+/* Single scores queued together (pool.h run_many): one fetch stage for
+ * all - one Redis round trip - then each is evaluated and answered. One
+ * snapshot serves the batch, so no frame goes while it is in use. */
+static void work_score_many(svc_req **rs, int n, svc_worker *w,
+			    const int64_t *queued_us)
+{
+	RK_UNUSED(queued_us);
+	svc_snapshot *snap = worker_snapshot(w);
+	svc_scn *sc[SVC_FETCH_BATCH];
+	rules_frame *f[SVC_FETCH_BATCH];
+	svc_inputs in[SVC_FETCH_BATCH];
+	svc_data_req q[SVC_FETCH_BATCH];
+	int idx[SVC_FETCH_BATCH], m = 0;
+	_Static_assert(SVC_POOL_BATCH <= SVC_FETCH_BATCH,
+		       "a pool batch fits one fetch");
+	for (int i = 0; i < n; i++) {
+		sc[i] = scenario_for(rs[i], snap);
+		if (!sc[i])
+			continue;
+		f[i] = worker_frame(w, sc[i]);
+		if (!f[i]) {
+			svc_reply_error(rs[i], 500, "internal",
+					"out of memory");
+			continue;
+		}
+		q[m] = (svc_data_req){ sc[i]->set, field(rs[i], "event"),
+				       fetch_until(rs[i], w), &rs[i]->mem,
+				       &in[i] };
+		idx[m++] = i;
+	}
+	svc_data_fetch_many(w->srv->data, q, m);
+	for (int j = 0; j < m; j++) {
+		int i = idx[j];
+		svc_req *r = rs[i];
+		if (!in[i].region)
+			in[i].region = svc_data_region(w->srv->data);
+		rules_result res;
+		int rc = score_fetched(r, w, sc[i], f[i], field(r, "event"),
+				       r->request_id, true, &in[i], &res);
+		reply_score(r, sc[i], rc, &res, &in[i]);
+	}
 }
 
 void svc_h_score(svc_req *r)
 {
 	if (check_envelope(r, true) || check_object(r, "event", true))
 		return;
-	svc_req_run(r, work_score);
+	svc_req_run(r, work_score, work_score_many);
 }
 
 /* ---- batch ---- */
@@ -286,7 +349,7 @@ static void error_item(jw *o, const char *code, const char *msg)
 static void work_batch(svc_req *r, svc_worker *w, int64_t queued_us)
 {
 	RK_UNUSED(queued_us);
-	svc_scn *sc = scenario_for(r, w);
+	svc_scn *sc = scenario_for(r, worker_snapshot(w));
 	if (!sc)
 		return;
 	rules_frame *f = worker_frame(w, sc);

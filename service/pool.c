@@ -20,6 +20,8 @@ struct svc_pool {
 	pthread_cond_t nonempty;
 	svc_job *head, *tail;
 	int depth, capacity, busy;
+	int idle;              /* workers waiting for a job */
+	int wakes;             /* signals sent and not yet taken */
 	atomic_int qlen;       /* depth, readable without the lock */
 	bool stopping, stopped;
 	int64_t target_us, interval_us;
@@ -70,27 +72,48 @@ static void *worker_main(void *arg)
 		p->init_failed++;
 	pthread_cond_broadcast(&p->inited);
 	for (;;) {
-		while (!p->head && !p->stopping)
+		while (!p->head && !p->stopping) {
+			p->idle++;
 			pthread_cond_wait(&p->nonempty, &p->mu);
-		svc_job *j = p->head;
-		if (!j)
+			p->idle--;
+			if (p->wakes > 0)
+				p->wakes--;
+		}
+		if (!p->head)
 			break;   /* stopping and drained */
-		p->head = j->next;
+		svc_job *jobs[SVC_POOL_BATCH];
+		int64_t delays[SVC_POOL_BATCH];
+		int n = 0;
+		int64_t now = rk_now_us();
+		do {
+			svc_job *j = p->head;
+			p->head = j->next;
+			j->next = NULL;
+			delays[n] = now - j->enq_us;
+			observe_delay(p, now, delays[n]);
+			jobs[n++] = j;
+		} while (jobs[0]->run_many && p->head && n < SVC_POOL_BATCH &&
+			 p->head->run_many == jobs[0]->run_many);
 		if (!p->head) {
 			p->tail = NULL;
 			p->above_since = 0;
 			p->shedding = false;
 		}
-		p->depth--;
+		p->depth -= n;
 		atomic_store_explicit(&p->qlen, p->depth,
 				      memory_order_relaxed);
 		p->busy++;
-		int64_t now = rk_now_us();
-		int64_t delay = now - j->enq_us;
-		observe_delay(p, now, delay);
+		/* work left behind (another kind of job): another worker */
+		bool more = p->head && p->idle > p->wakes;
+		if (more)
+			p->wakes++;
 		pthread_mutex_unlock(&p->mu);
-		j->next = NULL;
-		j->run(j, wctx, delay);
+		if (more)
+			pthread_cond_signal(&p->nonempty);
+		if (jobs[0]->run_many)
+			jobs[0]->run_many(jobs, n, wctx, delays);
+		else
+			jobs[0]->run(jobs[0], wctx, delays[0]);
 		pthread_mutex_lock(&p->mu);
 		p->busy--;
 	}
@@ -186,9 +209,16 @@ int svc_pool_submit(svc_pool *p, svc_job *job)
 				      memory_order_relaxed);
 		p->submitted++;
 	}
+	/* One wake-up at a time: a worker already woken and not yet
+	 * running takes this job too (a batch, see run_many) or leaves it
+	 * to the next; a job behind a busy pool waits for a worker that
+	 * finishes. */
+	bool wake = !rc && p->idle > 0 && p->wakes == 0;
+	if (wake)
+		p->wakes++;
 	pthread_mutex_unlock(&p->mu);
 	/* after unlocking: the woken worker does not block on the mutex */
-	if (!rc)
+	if (wake)
 		pthread_cond_signal(&p->nonempty);
 	return rc;
 }

@@ -149,6 +149,27 @@ static void run_job(svc_job *job, void *wctx, int64_t queued_us)
 	svc_req_resume(r);
 }
 
+/* A batch of queued requests (pool.h run_many): consecutive ones with
+ * the same work_many run together. */
+static void run_jobs(svc_job **jobs, int n, void *wctx,
+		     const int64_t *queued_us)
+{
+	svc_req *rs[SVC_POOL_BATCH];
+	for (int i = 0; i < n; i++)
+		rs[i] = (svc_req *)jobs[i];
+	for (int i = 0, k; i < n; i = k) {
+		for (k = i + 1; k < n && rs[k]->work_many == rs[i]->work_many;)
+			k++;
+		rs[i]->work_many(rs + i, k - i, wctx, queued_us + i);
+	}
+	for (int i = 0; i < n; i++) {
+		if (rs[i]->state != SVC_REQ_REPLIED)
+			svc_reply_error(rs[i], 500, "internal",
+					"no reply produced");
+		svc_req_resume(rs[i]);
+	}
+}
+
 void svc_req_suspend(svc_req *r)
 {
 	r->state = SVC_REQ_QUEUED;
@@ -165,6 +186,7 @@ void svc_req_submit(svc_req *r, svc_work work)
 {
 	r->work = work;
 	r->job.run = run_job;
+	r->job.run_many = r->work_many ? run_jobs : NULL;
 	svc_req_suspend(r);
 	int rc = svc_pool_submit(r->srv->pool, &r->job);
 	if (!rc)
@@ -180,11 +202,12 @@ void svc_req_submit(svc_req *r, svc_work work)
 	svc_req_resume(r);
 }
 
-void svc_req_run(svc_req *r, svc_work work)
+void svc_req_run(svc_req *r, svc_work work, svc_work_many many)
 {
 	if (svc_inline_run(r, work))
 		return;
 	r->deferred = false;
+	r->work_many = many;
 	svc_req_submit(r, work);
 }
 

@@ -37,6 +37,10 @@ typedef void (*svc_handler)(svc_req *r);
 /* Runs on a worker (after svc_req_submit), or on the HTTP thread (after
  * svc_req_run, r->on_http_thread set). */
 typedef void (*svc_work)(svc_req *r, svc_worker *w, int64_t queued_us);
+/* Runs n queued requests at once on a worker (svc_req_run's batch form:
+ * pool.h run_many); each must be replied to. */
+typedef void (*svc_work_many)(svc_req **rs, int n, svc_worker *w,
+			      const int64_t *queued_us);
 
 struct svc_server {
 	const svc_config *cfg;
@@ -71,6 +75,7 @@ struct svc_req {
 	const char *route;            /* metric label, e.g. "/v1/score" */
 	svc_handler handler;
 	svc_work work;
+	svc_work_many work_many;      /* NULL: queued requests run alone */
 	char method[8];
 	char arg[128];                /* {name} of /v1/scenarios/{name} */
 	char request_id[SVC_REQUEST_ID_MAX + 1];
@@ -143,10 +148,11 @@ void svc_req_submit(svc_req *r, svc_work work);
  * Runs work to completion on this HTTP thread when it can (inline.c:
  * RISKD_INLINE on, nothing queued, the thread not overloaded), else as
  * svc_req_submit. Work that finds it would block (a Redis round trip)
- * calls svc_req_defer and returns at once; r then goes to the queue and
- * work runs again on a worker. Handler thread only.
+ * calls svc_req_defer and returns at once; r then goes to the queue,
+ * where a worker runs it with many (when not NULL: together with other
+ * such requests queued behind it) or work. Handler thread only.
  */
-void svc_req_run(svc_req *r, svc_work work);
+void svc_req_run(svc_req *r, svc_work work, svc_work_many many);
 /* In work: true (and r marked for a worker) when r runs on its HTTP
  * thread, where work must not block; return without replying then.
  * False on a worker. */

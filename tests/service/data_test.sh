@@ -122,6 +122,45 @@ for c in k1 k2 k3 k4 k5; do score "$B1" "$c" 5 203.0.113.50; done
 check "distinct cards per IP" 4 "$(input_of ip_many_cards velocity.ip_cards_1d value | sed 's/\.0$//')"
 check "ip_many_cards fires" 1 "$(rules_hit | tr ',' '\n' | grep -c '^ip_many_cards$')"
 
+# --- queued scores share one Redis round trip (pool.h run_many)
+# One worker; Redis A stopped while 48 scores arrive at once, so all but
+# the first queue behind it: when Redis is back they go in batches of at
+# most 16, each batch one round trip; velocity stays exact.
+start_riskd RISKD_REGIONS="$REGIONS" RISKD_REGION=a RISKD_DECISION_LOG= \
+	RISKD_THREADS=1 RISKD_REDIS_TIMEOUT_MS=900 RISKD_HEALTH_TIMEOUT_MS=1000
+B3=$BASE; P3=$RISKD_PID; PIDS+=($P3)
+score "$B3" warm 1
+BASE=$B3 req GET /metrics
+rounds0=$(awk '/^riskd_redis_duration_seconds_count/ {print $2}' <<<"$BODY")
+APID=$(redis-cli -p "$A_PORT" info server | awk -F: '/^process_id/ {print $2+0}')
+kill -STOP "$APID"
+python3 - "$PORT" "$(ev burst 10)" >"$TMP/burst.out" <<'PY' &
+import http.client, json, sys, threading
+port, body = int(sys.argv[1]), sys.argv[2]
+out, lock = [], threading.Lock()
+def one():
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("POST", "/v1/score", body, {"Content-Type": "application/json", "X-Deadline-Ms": "1000"})
+    r = c.getresponse(); d = json.loads(r.read())
+    with lock: out.append((r.status, d.get("degraded")))
+ts = [threading.Thread(target=one) for _ in range(48)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(sum(1 for s, g in out if s == 200 and g is False))
+PY
+burst=$!
+sleep 0.3
+kill -CONT "$APID"
+wait "$burst"
+check "batched: 48 answered 200, not degraded" 48 "$(cat "$TMP/burst.out")"
+BASE=$B3 req GET /metrics
+rounds1=$(awk '/^riskd_redis_duration_seconds_count/ {print $2}' <<<"$BODY")
+rounds=$((rounds1 - rounds0))
+check "batched: 48 scores in at most 8 round trips" 1 "$([ "$rounds" -ge 4 ] && [ "$rounds" -le 8 ] && echo 1)"
+sleep 0.3   # the recorder's batch
+score "$B3" burst 10
+check "batched: velocity exact" 48 "$(input_of card_velocity velocity.card_txn_1h value)"
+
 # --- metrics
 BASE=$B1 req GET /metrics
 check "metrics: L1 hits" 1 "$(echo "$BODY" | grep -c '^riskd_cache_lookups_total{tier="l1",result="hit"}')"

@@ -119,7 +119,10 @@ check "inline overload: some shed" 1 "$([ "${non2xx:-0}" -gt 0 ] && echo 1)"
 check "inline overload: no socket errors or timeouts" 0 "$(grep -c 'Socket errors' "$TMP/wrk.out")"
 req GET /metrics
 shed=$(awk '/^riskd_requests_shed_total\{reason="queue_delay"\}/ {print $2}' <<<"$BODY")
-check "inline overload: shed counted as queue_delay" "${non2xx:-0}" "${shed:-0}"
+# wrk stops with up to 400 requests in flight whose answers it does not
+# count; riskd counted them
+check "inline overload: shed counted as queue_delay" 1 \
+	"$([ "${shed:-0}" -ge "${non2xx:-0}" ] && [ "${shed:-0}" -le $((${non2xx:-0} + 400)) ] && echo 1)"
 inl=$(awk '/^riskd_inline_requests_total\{outcome="answered"\}/ {print $2}' <<<"$BODY")
 check "inline overload: answered on the HTTP thread" 1 "$([ "${inl:-0}" -gt 0 ] && echo 1)"
 stop_riskd

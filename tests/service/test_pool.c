@@ -3,7 +3,8 @@
  * with its worker's context, the queue bound refuses with RK_ELIMIT, a
  * standing queue (delay above target for an interval) refuses with
  * RK_ETIMEOUT, stop runs what is queued and then refuses, and worker
- * start-up failures and allocation failures are reported.
+ * start-up failures and allocation failures are reported; jobs with a
+ * run_many queued together run as batches of at most SVC_POOL_BATCH.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,6 +94,63 @@ static void test_runs_every_job_once(void **state)
 	assert_int_equal(svc_pool_submit(p, &late.job), RK_ESTATE);
 	svc_pool_free(p);
 	svc_pool_free(NULL);
+}
+
+/* run_many: counts batches and jobs; the first batch waits on a gate so
+ * the rest queue up behind it. */
+static atomic_int batches, batched, gate, queued_ok;
+
+static void run_many(svc_job **jobs, int n, void *wctx,
+		     const int64_t *queued_us)
+{
+	(void)wctx;
+	assert_true(n >= 1 && n <= SVC_POOL_BATCH);
+	for (int i = 0; i < n; i++)
+		if (queued_us[i] >= 0 && jobs[i]->run_many == run_many)
+			atomic_fetch_add(&queued_ok, 1);
+	while (!atomic_load(&gate))
+		msleep(1);
+	atomic_fetch_add(&batches, 1);
+	atomic_fetch_add(&batched, n);
+}
+
+static void test_run_many_batches(void **state)
+{
+	(void)state;
+	char err[128];
+	svc_pool_opts o = { .threads = 1, .capacity = 1000,
+			    .target_us = 10000000 };
+	svc_pool *p = svc_pool_new(&o, err, sizeof(err));
+	assert_non_null(p);
+	atomic_init(&batches, 0);
+	atomic_init(&batched, 0);
+	atomic_init(&gate, 0);
+	atomic_init(&queued_ok, 0);
+	static struct tjob jobs[101];
+	atomic_int ran;
+	atomic_init(&ran, 0);
+	/* the first job holds the only worker at the gate */
+	jobs[0] = (struct tjob){ .job.run = run, .job.run_many = run_many,
+				 .ran = &ran };
+	assert_int_equal(svc_pool_submit(p, &jobs[0].job), 0);
+	while (svc_pool_queued(p))
+		msleep(1);
+	/* 50 batchable, 1 plain, 50 batchable behind it */
+	for (int i = 1; i <= 100; i++) {
+		jobs[i] = (struct tjob){ .job.run = run, .ran = &ran };
+		if (i != 51)
+			jobs[i].job.run_many = run_many;
+		assert_int_equal(svc_pool_submit(p, &jobs[i].job), 0);
+	}
+	assert_int_equal(svc_pool_queued(p), 100);
+	atomic_store(&gate, 1);
+	svc_pool_stop(p);
+	assert_int_equal(atomic_load(&batched), 100);
+	assert_int_equal(atomic_load(&queued_ok), 100);
+	assert_int_equal(atomic_load(&ran), 1);   /* the plain one */
+	/* 1 + ceil(50/16) + ceil(49/16), never across the plain job */
+	assert_int_equal(atomic_load(&batches), 1 + 4 + 4);
+	svc_pool_free(p);
 }
 
 static void test_queue_full(void **state)
@@ -200,6 +258,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_runs_every_job_once),
 		cmocka_unit_test(test_queue_full),
+		cmocka_unit_test(test_run_many_batches),
 		cmocka_unit_test(test_standing_queue_sheds),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_alloc_failures),
