@@ -15,21 +15,26 @@
 # histogram, scraped before and after) beside riskload's, and the L1
 # hit ratio. SETTLE (5 s idle after the saturation run) and WARMUP (5 s
 # open loop at the target rate, not measured) come before the measured run.
+# FLOOR (1): afterwards the same open-loop run against the trivial
+# libmicrohttpd responder (bench/trivial_responder.c), riskd and Redis
+# idle: the latency this machine and riskload add on their own, so a
+# missed tail target can be read against it (not part of the verdict).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 RULES=${RULES:-3000} DURATION=${DURATION:-30} PERCENT=${PERCENT:-50}
-ENTITIES=${ENTITIES:-100000} REDIS=${REDIS:-1} L1_ENTRIES=${L1_ENTRIES:-20000}
+ENTITIES=${ENTITIES:-100000} REDIS=${REDIS:-1} L1_ENTRIES=${L1_ENTRIES:-6000}
 CONNECTIONS=${CONNECTIONS:-32} THREADS=${THREADS:-1} SLO=${SLO:-p99=1ms,p999=3ms}
 scripts/deps.sh
-make -s BUILD="$BUILD" all
+make -s BUILD="$BUILD" all "$BUILD/bench/trivial_responder"
 OUT=$BUILD/loadtest
 mkdir -p "$OUT"
 T=$(mktemp -d)
-PID= RPID=
+PID= RPID= TPID=
 cleanup() {
 	[ -n "$PID" ] && kill "$PID" 2>/dev/null
 	[ -n "$RPID" ] && kill "$RPID" 2>/dev/null
+	[ -n "$TPID" ] && kill "$TPID" 2>/dev/null
 	wait 2>/dev/null; rm -rf "$T"
 }
 trap cleanup EXIT
@@ -76,7 +81,7 @@ set +e
 RC=$?
 set -e
 curl -s "http://127.0.0.1:$PORT/metrics" >"$OUT/metrics.after"
-python3 - "$OUT/metrics.before" "$OUT/metrics.after" "$OUT/report.json" <<'PY'
+python3 - "$OUT/metrics.before" "$OUT/metrics.after" "$OUT/report.json" "$REDIS" <<'PY'
 import json, re, sys
 def load(path):
     b, c = {}, {}
@@ -110,7 +115,9 @@ print("   p50 %s  p90 %s  p99 %s  p99.9 %s" % (q(.5), q(.9), q(.99), q(.999)))
 print("   client side (riskload, from intended send time): p50 %d us  p90 %d us  p99 %d us  p99.9 %d us" % (r["p50"], r["p90"], r["p99"], r["p999"]))
 hits = c1.get("l1_hit", 0) - c0.get("l1_hit", 0) + c1.get("l1_negative_hit", 0) - c0.get("l1_negative_hit", 0)
 miss = c1.get("l1_miss", 0) - c0.get("l1_miss", 0)
-if hits + miss:
+if sys.argv[4] != "1":
+    print("== L1: no Redis (REDIS=0): feature groups read null, velocity is kept in process")
+elif hits + miss:
     print("== L1: %d hits, %d misses (%.1f %% of feature lookups went to Redis)" % (hits, miss, 100 * miss / (hits + miss)))
 PY
 if command -v gnuplot >/dev/null; then
@@ -129,6 +136,15 @@ plot "$OUT/latency.csv" using 1:4 skip 1 with lines title "p50", \
      "" using 1:7 skip 1 with lines title "max"
 EOT
 	echo "plot: $OUT/latency.png"
+fi
+if [ "${FLOOR:-1}" = 1 ]; then
+	TPORT=$(free_port)
+	"$BUILD/bench/trivial_responder" "$TPORT" 2 >/dev/null 2>&1 &
+	TPID=$!
+	for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$TPORT/" && break; sleep 0.05; done
+	echo "== floor: the same open loop ($RATE req/s, $DURATION s) against the trivial responder"
+	"$BUILD/riskload" -u "http://127.0.0.1:$TPORT/v1/score" -r "$RATE" -d "$DURATION" \
+		-c "$CONNECTIONS" -t "$THREADS" --json "$OUT/floor.json" | grep -E 'p50' | sed 's/^/   /' || true
 fi
 echo "report: $OUT/report.json, per second: $OUT/latency.csv"
 exit $RC
