@@ -171,9 +171,10 @@ check "metrics: redis latency" 1 "$(echo "$BODY" | grep -c '^riskd_redis_duratio
 deferred=$(awk '/^riskd_inline_requests_total\{outcome="deferred"\}/ {print $2}' <<<"$BODY")
 check "metrics: Redis reads deferred to workers" 1 "$([ "${deferred:-0}" -gt 0 ] && echo 1)"
 
-kill -TERM "$P1" "$P2"
+kill -TERM "$P1" "$P2" "$P3"
 wait "$P1"; check "instance 1 exit 0" 0 "$?"
 wait "$P2"; check "instance 2 exit 0" 0 "$?"
+wait "$P3"; check "instance 3 (batches) exit 0" 0 "$?"
 
 # --- no region reachable: answers are degraded, never errors
 DEAD=$(free_port)
