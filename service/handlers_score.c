@@ -264,17 +264,26 @@ static void reply_score(svc_req *r, svc_scn *sc, int rc,
 	svc_reply_jw(r, 200, &o);
 }
 
+/* scenario_for, then the worker's frame for it; NULL after replying. */
+static rules_frame *scenario_frame(svc_req *r, svc_worker *w,
+				   svc_snapshot *snap, svc_scn **sc)
+{
+	*sc = scenario_for(r, snap);
+	if (!*sc)
+		return NULL;
+	rules_frame *f = worker_frame(w, *sc);
+	if (!f)
+		svc_reply_error(r, 500, "internal", "out of memory");
+	return f;
+}
+
 static void work_score(svc_req *r, svc_worker *w, int64_t queued_us)
 {
 	RK_UNUSED(queued_us);
-	svc_scn *sc = scenario_for(r, worker_snapshot(w));
-	if (!sc)
+	svc_scn *sc;
+	rules_frame *f = scenario_frame(r, w, worker_snapshot(w), &sc);
+	if (!f)
 		return;
-	rules_frame *f = worker_frame(w, sc);
-	if (!f) {
-		svc_reply_error(r, 500, "internal", "out of memory");
-		return;
-	}
 	svc_inputs in;
 	rules_result res;
 	int rc = score_one(r, w, sc, f, field(r, "event"), r->request_id,
@@ -299,15 +308,9 @@ static void work_score_many(svc_req **rs, int n, svc_worker *w,
 	_Static_assert(SVC_POOL_BATCH <= SVC_FETCH_BATCH,
 		       "a pool batch fits one fetch");
 	for (int i = 0; i < n; i++) {
-		sc[i] = scenario_for(rs[i], snap);
-		if (!sc[i])
+		f[i] = scenario_frame(rs[i], w, snap, &sc[i]);
+		if (!f[i])
 			continue;
-		f[i] = worker_frame(w, sc[i]);
-		if (!f[i]) {
-			svc_reply_error(rs[i], 500, "internal",
-					"out of memory");
-			continue;
-		}
 		q[m] = (svc_data_req){ sc[i]->set, field(rs[i], "event"),
 				       fetch_until(rs[i], w), &rs[i]->mem,
 				       &in[i] };
@@ -349,14 +352,10 @@ static void error_item(jw *o, const char *code, const char *msg)
 static void work_batch(svc_req *r, svc_worker *w, int64_t queued_us)
 {
 	RK_UNUSED(queued_us);
-	svc_scn *sc = scenario_for(r, worker_snapshot(w));
-	if (!sc)
+	svc_scn *sc;
+	rules_frame *f = scenario_frame(r, w, worker_snapshot(w), &sc);
+	if (!f)
 		return;
-	rules_frame *f = worker_frame(w, sc);
-	if (!f) {
-		svc_reply_error(r, 500, "internal", "out of memory");
-		return;
-	}
 	jw o;
 	jw_init(&o, 4096);
 	jw_obj_begin(&o);
