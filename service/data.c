@@ -407,6 +407,12 @@ static void m_cache(void *arg, metrics_emitter *e)
 	metrics_emit(e, rhit, (double)atomic_load(&d->redis_fetches));
 }
 
+static void m_fetch_requests(void *arg, metrics_emitter *e)
+{
+	svc_data *d = arg;
+	metrics_emit(e, NULL, (double)atomic_load(&d->redis_fetch_requests));
+}
+
 static void m_l1(void *arg, metrics_emitter *e)
 {
 	svc_data *d = arg;
@@ -506,6 +512,12 @@ void svc_data_metrics(svc_data *d, metrics_registry *m)
 		"Events recorded in velocity aggregates, by result (ok, error; "
 		"dropped: the Redis recorder's queue was full).", "result",
 		m_velocity, d);
+	metrics_collector(m, METRICS_COUNTER,
+		"riskd_redis_fetch_requests_total",
+		"Scores whose features or velocity came in a successful Redis "
+		"round trip; divided by riskd_cache_lookups_total{tier=\"redis\","
+		"result=\"fetch\"} (the round trips), the scores per round trip "
+		"(queued scores share one).", NULL, m_fetch_requests, d);
 	metrics_collector(m, METRICS_COUNTER, "riskd_degraded_total",
 		"Answers made without some features or velocity.", NULL,
 		m_degraded, d);

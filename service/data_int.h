@@ -27,6 +27,7 @@ struct svc_data {
 	struct svc_recorder *rec; /* velocity recording to Redis */
 	struct metrics_series *redis_latency;  /* seconds, may be NULL */
 	atomic_uint_fast64_t redis_fetches, redis_errors, redis_timeouts;
+	atomic_uint_fast64_t redis_fetch_requests; /* scores in those rounds */
 	atomic_uint_fast64_t velocity_records, velocity_errors;
 	atomic_uint_fast64_t invalidations, degraded;
 	pthread_mutex_t hook_mu;  /* the rules hook */

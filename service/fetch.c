@@ -393,6 +393,7 @@ static void redis_round(svc_data *d, struct fstate **sts, int n,
 	}
 	svc_data_observe(d, rk_now_us() - t0);
 	atomic_fetch_add(&d->redis_fetches, 1);
+	atomic_fetch_add(&d->redis_fetch_requests, (uint_fast64_t)nin);
 	const char *region = rg_conn_region(c);
 	int k = 0, np = 0;
 	for (int i = 0; i < n; i++) {

@@ -157,6 +157,8 @@ BASE=$B3 req GET /metrics
 rounds1=$(awk '/^riskd_redis_duration_seconds_count/ {print $2}' <<<"$BODY")
 rounds=$((rounds1 - rounds0))
 check "batched: 48 scores in at most 8 round trips" 1 "$([ "$rounds" -ge 4 ] && [ "$rounds" -le 8 ] && echo 1)"
+check "batched: the scores counted per round trip" 49 \
+	"$(awk '/^riskd_redis_fetch_requests_total/ {print $2}' <<<"$BODY")"
 sleep 0.3   # the recorder's batch
 score "$B3" burst 10
 check "batched: velocity exact" 48 "$(input_of card_velocity velocity.card_txn_1h value)"
