@@ -30,6 +30,7 @@ struct svc_listener {
 	struct MHD_Daemon *daemon;
 	pthread_t tid;
 	bool running;
+	unsigned long handed;  /* the accept thread's; read after join */
 };
 
 svc_listener *svc_listener_open(const struct sockaddr *sa, socklen_t len,
@@ -92,8 +93,10 @@ static void *accept_main(void *arg)
 					 SOCK_NONBLOCK | SOCK_CLOEXEC);
 			if (fd >= 0) {
 				/* closes fd itself when refused */
-				MHD_add_connection(l->daemon, fd,
-						   (struct sockaddr *)&ss, sl);
+				if (MHD_add_connection(l->daemon, fd,
+						       (struct sockaddr *)&ss,
+						       sl) == MHD_YES)
+					l->handed++;
 				warned = false;
 				continue;
 			}
@@ -126,10 +129,10 @@ int svc_listener_run(svc_listener *l, struct MHD_Daemon *d, char *err,
 	return 0;
 }
 
-void svc_listener_free(svc_listener *l)
+unsigned long svc_listener_free(svc_listener *l)
 {
 	if (!l)
-		return;
+		return 0;
 	if (l->running) {
 		ssize_t n;
 		do
@@ -143,5 +146,7 @@ void svc_listener_free(svc_listener *l)
 		close(l->stop[0]);
 	if (l->stop[1] >= 0)
 		close(l->stop[1]);
+	unsigned long handed = l->handed;
 	rk_free(l);
+	return handed;
 }

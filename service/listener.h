@@ -28,8 +28,11 @@ int svc_listener_port(const svc_listener *l);
 int svc_listener_run(svc_listener *l, struct MHD_Daemon *d, char *err,
 		     size_t errlen);
 /* Stops accepting (new connections are refused), joins the thread and
- * closes the socket. Connections already handed over stay. NULL is a
- * no-op. */
-void svc_listener_free(svc_listener *l);
+ * closes the socket. Connections already handed over stay. Returns how
+ * many connections the daemon took (MHD_add_connection succeeded): the
+ * daemon starts them asynchronously, and a drain must wait until it has
+ * started that many before it can trust the daemon's connection count.
+ * NULL is a no-op (0). */
+unsigned long svc_listener_free(svc_listener *l);
 
 #endif

@@ -471,6 +471,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
 	return send_reply(r);
 }
 
+/* Counts started connections: a drain compares them with what the
+ * accept thread handed over (listener.h). */
+static void on_connection(void *cls, struct MHD_Connection *conn,
+			  void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	svc_server *s = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		atomic_fetch_add(&s->conns_started, 1);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn,
 			 void **con_cls, enum MHD_RequestTerminationCode toe)
 {
@@ -514,6 +525,7 @@ svc_server *svc_server_new(const svc_config *c, svc_engine *engine,
 	s->started_at = (int64_t)time(NULL);
 	atomic_init(&s->draining, false);
 	atomic_init(&s->inflight, 0);
+	atomic_init(&s->conns_started, 0);
 	svc_pool_opts po = {
 		.threads = c->threads,
 		.capacity = c->queue,
@@ -590,6 +602,7 @@ int svc_server_start(svc_server *s, char *err, size_t errlen)
 		{ MHD_OPTION_CONNECTION_TIMEOUT, c->conn_timeout_s, NULL },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->conn_memory, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
+		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s },
 		{ MHD_OPTION_THREAD_POOL_SIZE, c->http_threads, NULL },
 		{ MHD_OPTION_END, 0, NULL },
 	};
@@ -643,8 +656,14 @@ int svc_server_drain(svc_server *s)
 	while ((n = atomic_load(&s->inflight)) > 0 && rk_now_us() < until)
 		nap_ms(2);
 	if (s->daemon) {
-		svc_listener_free(s->listener);   /* refuse new connections */
+		/* refuse new connections; those handed over are started by
+		 * the daemon's threads a moment later: wait for them, or the
+		 * count below misses them and their requests are cut */
+		unsigned long handed = svc_listener_free(s->listener);
 		s->listener = NULL;
+		while (atomic_load(&s->conns_started) < handed &&
+		       rk_now_us() < until)
+			nap_ms(1);
 		while ((open_connections(s) > 0 || atomic_load(&s->inflight) > 0) &&
 		       rk_now_us() < until)
 			nap_ms(5);

@@ -56,6 +56,7 @@ struct svc_server {
 	int port;                     /* bound port (for RISKD_LISTEN :0) */
 	atomic_bool draining;
 	atomic_int inflight;          /* accepted requests not yet finished */
+	atomic_ulong conns_started;   /* connections the daemon started */
 	int64_t started_at;           /* unix seconds */
 	char id_prefix[17];           /* generated request ids */
 	atomic_uint_fast64_t id_seq;

@@ -156,6 +156,7 @@ check "slow request finished during drain" 200 "$(cat "$TMP/slow.code")"
 # request cut off without an answer would be exit 52/56.
 bad=$(cat "$TMP"/c?.rc | grep -v -c -E 'curl-exit (0|7)$')
 check "no request lost (curl exit 0 or 7 only)" 0 "$bad"
+[ "$bad" = 0 ] || grep -v -E "curl-exit (0|7)$" "$TMP"/c?.rc >&2
 other=$(cat "$TMP"/c? | grep -v -c -E '^(200|503|000)$')
 check "only 200/503 answers" 0 "$other"
 check "requests were served before the drain" 1 \
