@@ -644,9 +644,11 @@ static void nap_ms(long ms)
 /*
  * Drain: /readyz says 503 and every answer carries Connection: close, so
  * clients leave; requests in flight finish. Then the listening socket is
- * closed (new connections are refused rather than accepted and cut), and
- * the connections still open get their answers until they close or the
- * drain time runs out. Only then does svc_server_free stop the daemon.
+ * closed (new connections are refused rather than accepted and cut), the
+ * connections already handed to the daemon are waited for until it has
+ * started them all, and the connections still open get their answers
+ * until they close or the drain time runs out. Only then does
+ * svc_server_free stop the daemon.
  */
 int svc_server_drain(svc_server *s)
 {
