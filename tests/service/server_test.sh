@@ -284,4 +284,19 @@ if grep -q '"level":"error"' "$TMP/riskd.err"; then
 	fail "errors in riskd log"
 	grep '"level":"error"' "$TMP/riskd.err" | head
 fi
+
+# riskd's own listening socket (service/listener.c) on IPv6 loopback,
+# where the machine has it
+if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
+	P6=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0)); print(s.getsockname()[1])')
+	RISKD_LISTEN="[::1]:$P6" ${RISKD_WRAPPER:-} "$RISKD" 2>>"$TMP/riskd6.err" &
+	RISKD_PID=$!
+	for _ in $(seq 1 100); do curl -s -g -o /dev/null "http://[::1]:$P6/livez" && break; sleep 0.05; done
+	check "IPv6 listen: score" 200 "$(curl -s -g -o /dev/null -w '%{http_code}' \
+		-H 'Content-Type: application/json' -d "$EV" "http://[::1]:$P6/v1/score")"
+	check "IPv6 listen: the port is not taken on IPv4" 000 \
+		"$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P6/livez")"
+	stop_riskd
+	check "IPv6 listen: exit 0" 0 "$RISKD_RC"
+fi
 finish
