@@ -2,9 +2,10 @@
  * server.h - riskd's HTTP front (libmicrohttpd) and the request object
  * the handlers work on. server.c reads the body in chunks under the size
  * limit, routes, authenticates, and either answers at once (GET
- * endpoints, errors) or suspends the connection and queues the request
- * on the worker pool (pool.h); the worker replies and resumes it. Exactly
- * one response per accepted request. Handlers: handlers_score.c
+ * endpoints, errors, single scores that need no Redis round trip:
+ * inline.c) or suspends the connection and queues the request on the
+ * worker pool (pool.h); the worker replies and resumes it. listener.c
+ * accepts the connections. Exactly one response per accepted request. Handlers: handlers_score.c
  * (score, batch, simulate), handlers_admin.c (scenarios, reload, probes).
  */
 #ifndef SVC_SERVER_H
