@@ -109,6 +109,8 @@ static bool thread_overloaded(svc_req *r, struct svc_inline *t)
 		return t->shedding;
 	t->next_sample_us = now + SAMPLE_EVERY_US;
 	int64_t wait = kernel_wait_us(r);
+	atomic_store_explicit(&r->srv->inline_wait_us, wait,
+			      memory_order_relaxed);
 	if (wait < r->srv->cfg->queue_target_ms * 1000) {
 		t->above_since = 0;
 		t->shedding = false;

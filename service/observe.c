@@ -191,6 +191,13 @@ int svc_obs_init(svc_server *s, char *err, size_t errlen)
 	return 0;
 }
 
+static double inline_wait(void *arg)
+{
+	svc_server *s = arg;
+	return (double)atomic_load_explicit(&s->inline_wait_us,
+					    memory_order_relaxed) / 1e6;
+}
+
 static void inline_runs(void *arg, metrics_emitter *e)
 {
 	svc_server *s = arg;
@@ -209,6 +216,13 @@ void svc_obs_gauges(svc_server *s)
 			  "Scores started on their HTTP thread (RISKD_INLINE): "
 			  "answered there, or deferred to a worker because "
 			  "they needed Redis.", "outcome", inline_runs, s);
+	metrics_gauge_fn(s->metrics, "riskd_http_kernel_wait_seconds",
+			 "How long the last sampled inline score waited in the "
+			 "kernel before its HTTP thread read it (TCP_INFO, "
+			 "millisecond resolution; sampled at most once a "
+			 "millisecond per thread): the HTTP threads' queueing "
+			 "delay, which RISKD_QUEUE_TARGET_MS bounds.",
+			 inline_wait, s);
 	/* after the decision log exists */
 	metrics_collector(s->metrics, METRICS_COUNTER,
 			  "riskd_decision_log_lines_total",

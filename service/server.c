@@ -526,6 +526,7 @@ svc_server *svc_server_new(const svc_config *c, svc_engine *engine,
 	atomic_init(&s->draining, false);
 	atomic_init(&s->inflight, 0);
 	atomic_init(&s->conns_started, 0);
+	atomic_init(&s->inline_wait_us, 0);
 	svc_pool_opts po = {
 		.threads = c->threads,
 		.capacity = c->queue,

@@ -65,6 +65,7 @@ struct svc_server {
 	bool inline_on;               /* RISKD_INLINE and the key exists */
 	pthread_key_t inline_key;     /* the thread's struct svc_inline */
 	atomic_uint_fast64_t inline_answered, inline_deferred;
+	atomic_int_fast64_t inline_wait_us;  /* last kernel-wait sample */
 };
 
 enum svc_req_state { SVC_REQ_READING, SVC_REQ_QUEUED, SVC_REQ_REPLIED };

@@ -125,6 +125,8 @@ check "inline overload: shed counted as queue_delay" 1 \
 	"$([ "${shed:-0}" -ge "${non2xx:-0}" ] && [ "${shed:-0}" -le $((${non2xx:-0} + 400)) ] && echo 1)"
 inl=$(awk '/^riskd_inline_requests_total\{outcome="answered"\}/ {print $2}' <<<"$BODY")
 check "inline overload: answered on the HTTP thread" 1 "$([ "${inl:-0}" -gt 0 ] && echo 1)"
+check "inline overload: kernel wait gauge exported" 1 \
+	"$(grep -c '^riskd_http_kernel_wait_seconds [0-9.e+-]*$' <<<"$BODY")"
 stop_riskd
 check "inline overload: exit 0" 0 "$RISKD_RC"
 
