@@ -465,10 +465,10 @@ static void finish(svc_data *d, struct fstate *st, int64_t deadline_us)
 		atomic_fetch_add(&d->degraded, 1);
 }
 
-static struct fstate *fstate_new(const svc_data_req *q)
+/* st, or (NULL) a new one in the request's arena; filled from q. */
+static struct fstate *fstate_new(const svc_data_req *q, struct fstate *st)
 {
-	struct fstate *st = arena_alloc(q->mem, sizeof(*st));
-	if (!st)
+	if (!st && !(st = arena_alloc(q->mem, sizeof(*st))))
 		return NULL;
 	st->set = q->set;
 	st->event = q->event;
@@ -479,6 +479,9 @@ static struct fstate *fstate_new(const svc_data_req *q)
 
 void svc_data_fetch_many(svc_data *d, const svc_data_req *qs, int n)
 {
+	/* one request (the usual case) keeps its state on the stack: the
+	 * arena would need a fresh ~12 KiB chunk for it */
+	struct fstate one;
 	struct fstate *sts[SVC_FETCH_BATCH];
 	int64_t deadline = INT64_MAX;
 	int m = 0;
@@ -486,8 +489,8 @@ void svc_data_fetch_many(svc_data *d, const svc_data_req *qs, int n)
 		memset(qs[i].out, 0, sizeof(*qs[i].out));
 		if (!d)
 			continue;
-		struct fstate *st = m < SVC_FETCH_BATCH ? fstate_new(&qs[i]) :
-							  NULL;
+		struct fstate *st = m < SVC_FETCH_BATCH ?
+			fstate_new(&qs[i], n == 1 ? &one : NULL) : NULL;
 		if (!st) {   /* out of memory: this one reads nothing */
 			degrade(qs[i].out, "features_unavailable");
 			continue;
@@ -519,8 +522,9 @@ bool svc_data_fetch_local(svc_data *d, const rules_set *set,
 	if (!d)
 		return true;
 	svc_data_req q = { set, event, 0, mem, out };
-	struct fstate *st = fstate_new(&q);
-	if (!st || !prepare(d, st, true))
+	struct fstate one;
+	struct fstate *st = fstate_new(&q, &one);
+	if (!prepare(d, st, true))
 		return false;
 	if (st->ng || st->nv)
 		finish(d, st, 0);
