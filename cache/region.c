@@ -454,6 +454,12 @@ void rg_release(rg_t *rg, rg_conn *c, bool failed)
 		rg__close_list(c);
 }
 
+void rg_discard(rg_t *rg, rg_conn *c)
+{
+	RK_UNUSED(rg);
+	rg__close_list(c);
+}
+
 int rg_conn_set_budget(rg_conn *c, int64_t deadline_us)
 {
 	int64_t left = deadline_us - rk_now_us();
@@ -462,6 +468,23 @@ int rg_conn_set_budget(rg_conn *c, int64_t deadline_us)
 	if (redisSetTimeout(c->ctx, to_tv(left)) != REDIS_OK)
 		return RK_EUNAVAIL;
 	return 0;
+}
+
+bool rg_conn_current(rg_t *rg, const rg_conn *c)
+{
+	pthread_mutex_lock(&rg->mu);
+	bool cur = c->region == rg->active && c->gen == rg->r[c->region].gen;
+	pthread_mutex_unlock(&rg->mu);
+	return cur;
+}
+
+void rg_conn_ok(rg_t *rg, const rg_conn *c)
+{
+	pthread_mutex_lock(&rg->mu);
+	struct rg_region *r = &rg->r[c->region];
+	if (c->gen == r->gen)
+		r->fails = 0;
+	pthread_mutex_unlock(&rg->mu);
 }
 
 redisContext *rg_conn_ctx(rg_conn *c)

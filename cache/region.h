@@ -105,6 +105,10 @@ rg_conn *rg_acquire(rg_t *rg, int64_t deadline_us);
  */
 void rg_release(rg_t *rg, rg_conn *c, bool failed);
 
+/* Closes c without a verdict on its region (a connection given up for
+ * reasons of its own user: shutdown, out of memory). NULL: no-op. */
+void rg_discard(rg_t *rg, rg_conn *c);
+
 /*
  * Sets c's socket send and receive timeouts to the budget left before
  * deadline_us (redisSetTimeout), so no plain hiredis call on
@@ -112,6 +116,16 @@ void rg_release(rg_t *rg, rg_conn *c, bool failed);
  * passed, RK_EUNAVAIL if the socket refused.
  */
 int rg_conn_set_budget(rg_conn *c, int64_t deadline_us);
+
+/*
+ * For connections kept across requests (cache/rpipe.h): true while c
+ * belongs to the active region and no failure has closed its region's
+ * connections since it was made (after a Redis restart they are dead).
+ */
+bool rg_conn_current(rg_t *rg, const rg_conn *c);
+/* A request on a kept connection succeeded: the region's run of
+ * request-path failures ends (what rg_release(c, false) does). */
+void rg_conn_ok(rg_t *rg, const rg_conn *c);
 
 /* The hiredis context behind c (owned by c). */
 redisContext *rg_conn_ctx(rg_conn *c);
