@@ -44,12 +44,12 @@ static const struct opt opts[] = {
 	  "worker threads (0 = one per CPU; four per CPU with Redis, whose "
 	  "waits hold a worker)" },
 	{ "RISKD_HTTP_THREADS", K_INT, FLD(http_threads), "0", 0, 64,
-	  "HTTP threads (epoll each; 0 = one per CPU with RISKD_INLINE, "
-	  "else CPUs/4, 1..4)" },
+	  "HTTP threads, an event loop each (0 = one per CPU with "
+	  "RISKD_INLINE, else CPUs/4, 1..4)" },
 	{ "RISKD_INLINE", K_INT, FLD(inline_run), "1", 0, 1,
-	  "1: a score needing no Redis round trip runs to completion on "
-	  "its HTTP thread when nothing is queued; 0: every score goes "
-	  "through the admission queue" },
+	  "1: a single score runs to completion on its HTTP thread when "
+	  "nothing is queued (its Redis reads on the thread's pipe); 0: "
+	  "every score goes through the admission queue" },
 	{ "RISKD_REGIONS", K_REGIONS, FLD(regions_spec), "", 0, 0,
 	  "Redis regions name=host:port,... (empty = embedded default)" },
 	{ "RISKD_REGION", K_STR, FLD(region), "", 0, 0,

@@ -20,6 +20,7 @@
 #include "config.h"
 
 struct cJSON;
+struct rp_pipe;
 
 #define SVC_MAX_GROUPS 16
 #define SVC_MAX_VELOCITY 64
@@ -107,11 +108,28 @@ void svc_data_fetch_many(svc_data *d, const svc_data_req *qs, int n);
 bool svc_data_fetch_local(svc_data *d, const rules_set *set,
 			  const struct cJSON *event, arena *mem,
 			  svc_fetch *out);
+/* The outcomes of svc_data_fetch_start. */
+enum { SVC_FETCH_DONE, SVC_FETCH_SENT, SVC_FETCH_WAIT };
+/*
+ * The fetch stage on an event loop (loop.h), which must never wait:
+ * SVC_FETCH_DONE with q->out filled when nothing needed Redis, or Redis
+ * could not be asked (then degraded); SVC_FETCH_SENT when the request's
+ * reads went out as one round on p (cache/rpipe.h): done(ud) is called
+ * once, from the loop, with q->out filled (q's event, mem and out must
+ * live until then); SVC_FETCH_WAIT, nothing claimed, when another
+ * request is fetching a key this one needs (coalescing waits for it):
+ * run svc_data_fetch on a thread that may block.
+ */
+int svc_data_fetch_start(svc_data *d, struct rp_pipe *p,
+			 const svc_data_req *q, void (*done)(void *ud),
+			 void *ud);
 /* Records event in every velocity definition of set (after scoring;
- * never for simulate): in process, or queued for the Redis recorder
- * (never blocks). Failures are counted, not returned. */
+ * never for simulate): in process, or in Redis - on p, the pipe of the
+ * loop the caller runs on (NULL on other threads), with the loop's next
+ * write, else queued for the recorder. Never blocks. Failures are
+ * counted, not returned. */
 void svc_data_record(svc_data *d, const rules_set *set,
-		     const struct cJSON *event);
+		     const struct cJSON *event, struct rp_pipe *p);
 
 /*
  * PUT /v1/features/{group}/{key}: replaces the group's values for key

@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "../common/rk.h"
+#include "../cache/rpipe.h"
 #include "data_int.h"
 #include "recorder.h"
 
@@ -300,7 +301,7 @@ static void round_failed(svc_data *d, struct fstate *st, bool timeout)
 }
 
 /* One request's replies (rep[0..nclaimed+nvr)) into its state; appends
- * its prunes to ctx (counted in *np). */
+ * its prunes to ctx (counted in *np; none when ctx is NULL). */
 static void round_parse(svc_data *d, struct fstate *st, redisReply **rep,
 			redisContext *ctx, const char *region, int *np)
 {
@@ -329,7 +330,7 @@ static void round_parse(svc_data *d, struct fstate *st, redisReply **rep,
 	/* Buckets that left a window go now and then (once a bucket per
 	 * entity at most), so busy hashes stay about VEL_BUCKETS fields. */
 	int n = 0;
-	if (!vel_redis_append_prunes(ctx, vr, st->nvr, st->vd, st->nv,
+	if (ctx && !vel_redis_append_prunes(ctx, vr, st->nvr, st->vd, st->nv,
 				     st->event, st->now_ms, &n))
 		*np += n;
 }
@@ -531,7 +532,170 @@ bool svc_data_fetch_local(svc_data *d, const rules_set *set,
 	return true;
 }
 
-void svc_data_record(svc_data *d, const rules_set *set, const cJSON *event)
+/* ---- the fetch stage on an event loop ---- */
+
+/* Prunes are best effort: no connect is waited for, and they may take
+ * this long before their connection counts as failed. */
+#define PRUNE_BUDGET_US 1000000
+
+struct afetch {
+	struct fstate st;
+	svc_data *d;
+	rp_pipe *p;
+	const char *region;
+	int64_t t0;
+	void (*done)(void *ud);
+	void *ud;
+};
+
+/* Claims given back (the request goes elsewhere). */
+static void unclaim(svc_data *d, struct fstate *st)
+{
+	for (int i = 0; i < st->ng; i++) {
+		if (st->g[i].st != G_CLAIMED)
+			continue;
+		l1_abandon(d->l1, st->g[i].key, (size_t)st->g[i].klen);
+		st->g[i].st = G_NONE;
+	}
+}
+
+static void afetch_failed(struct afetch *a, int err)
+{
+	atomic_fetch_add(err == RK_ETIMEOUT ? &a->d->redis_timeouts :
+					      &a->d->redis_errors, 1);
+	round_failed(a->d, &a->st, err == RK_ETIMEOUT);
+}
+
+static void afetch_done(void *ud, redisReply **rep, int n, int err)
+{
+	struct afetch *a = ud;
+	svc_data *d = a->d;
+	if (err) {
+		afetch_failed(a, err);
+	} else {
+		svc_data_observe(d, rk_now_us() - a->t0);
+		atomic_fetch_add(&d->redis_fetches, 1);
+		atomic_fetch_add(&d->redis_fetch_requests, 1);
+		/* prunes ride on the current connection, if there is one
+		 * (a deadline of now: never a connect) */
+		const char *region;
+		int e, np = 0;
+		redisContext *ctx = rp_begin(a->p, rk_now_us(), &region, &e);
+		RK_UNUSED(n);
+		round_parse(d, &a->st, rep, ctx, a->region, &np);
+		if (np)
+			rp_commit(a->p, np, rk_now_us() + PRUNE_BUDGET_US, NULL,
+				  NULL);
+	}
+	finish(d, &a->st, 0);
+	a->done(a->ud);
+}
+
+int svc_data_fetch_start(svc_data *d, rp_pipe *p, const svc_data_req *q,
+			 void (*done)(void *ud), void *ud)
+{
+	memset(q->out, 0, sizeof(*q->out));
+	if (!d)
+		return SVC_FETCH_DONE;
+	struct afetch *a = arena_alloc(q->mem, sizeof(*a));
+	if (!a) {
+		degrade(q->out, "features_unavailable");
+		return SVC_FETCH_DONE;
+	}
+	struct fstate *st = fstate_new(q, &a->st);
+	a->region = NULL;
+	a->t0 = 0;
+	a->d = d;
+	a->p = p;
+	a->done = done;
+	a->ud = ud;
+	prepare(d, st, false);
+	for (int i = 0; i < st->ng; i++) {
+		if (st->g[i].st == G_PENDING) {
+			unclaim(d, st);
+			return SVC_FETCH_WAIT;
+		}
+	}
+	if (!st->redis) {
+		if (st->ng || st->nv)
+			finish(d, st, 0);
+		return SVC_FETCH_DONE;
+	}
+	int err = 0;
+	redisContext *ctx = rp_begin(p, q->deadline_us, &a->region, &err);
+	if (!ctx) {
+		afetch_failed(a, err);
+		finish(d, st, 0);
+		return SVC_FETCH_DONE;
+	}
+	int nrep = 0;
+	bool failed = false;
+	for (int j = 0; j < st->ng && !failed; j++) {
+		if (st->g[j].st != G_CLAIMED)
+			continue;
+		if (redisAppendCommand(ctx, "HGETALL %b", st->g[j].key,
+				       (size_t)st->g[j].klen) != REDIS_OK)
+			failed = true;
+		else
+			nrep++;
+	}
+	st->nvr = 0;
+	if (!failed && st->nv &&
+	    vel_redis_append_reads(ctx, st->vd, st->nv, st->event,
+				   st->now_ms, &st->nvr))
+		failed = true;
+	nrep += st->nvr;
+	/* what went into the buffer gets its replies read either way */
+	if (failed || nrep != st->nclaimed + st->nvr) {
+		if (nrep)
+			rp_commit(p, nrep, q->deadline_us, NULL, NULL);
+		afetch_failed(a, RK_EUNAVAIL);
+		finish(d, st, 0);
+		return SVC_FETCH_DONE;
+	}
+	if (rp_commit(p, nrep, q->deadline_us, afetch_done, a)) {
+		afetch_failed(a, RK_EUNAVAIL);
+		finish(d, st, 0);
+		return SVC_FETCH_DONE;
+	}
+	a->t0 = rk_now_us();
+	return SVC_FETCH_SENT;
+}
+
+/* One event's recordings sent on a loop's pipe are done. */
+static void recorded(void *ud, redisReply **rep, int n, int err)
+{
+	svc_data *d = ud;
+	RK_UNUSED(rep);
+	RK_UNUSED(n);
+	atomic_fetch_add(err ? &d->velocity_errors : &d->velocity_records, 1);
+}
+
+/* The recordings of event as a round on p; false when p has no
+ * connection at hand (the recorder takes them then). */
+static bool record_on_pipe(svc_data *d, rp_pipe *p, const rules_def *def,
+			   const cJSON *event, int64_t now_ms)
+{
+	const char *region;
+	int err, n = 0;
+	/* a deadline of now: never a connect on the request path */
+	redisContext *ctx = rp_begin(p, rk_now_us(), &region, &err);
+	if (!ctx)
+		return false;
+	int rc = vel_redis_append_records(ctx, def->velocity, def->nvelocity,
+					  event, now_ms, &n);
+	if (n && rp_commit(p, n, rk_now_us() + PRUNE_BUDGET_US,
+			   rc ? NULL : recorded, d))
+		rc = RK_ENOMEM;
+	if (rc)
+		atomic_fetch_add(&d->velocity_errors, 1);
+	else if (!n)
+		atomic_fetch_add(&d->velocity_records, 1);
+	return true;
+}
+
+void svc_data_record(svc_data *d, const rules_set *set, const cJSON *event,
+		     struct rp_pipe *p)
 {
 	const rules_def *def = rules_set_def(set);
 	if (!d || !def->nvelocity)
@@ -545,6 +709,9 @@ void svc_data_record(svc_data *d, const rules_set *set, const cJSON *event)
 			atomic_fetch_add(&d->velocity_records, 1);
 		return;
 	}
-	/* off the request path: the recorder batches them (recorder.h) */
+	/* on a loop: with the next reads, in the same write; else off the
+	 * request path: the recorder batches them (recorder.h) */
+	if (p && record_on_pipe(d, p, def, event, now_ms))
+		return;
 	svc_recorder_push(d->rec, (rules_set *)set, event, now_ms);
 }

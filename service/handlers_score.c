@@ -9,6 +9,7 @@
  * scores) owns one rules_frame per active scenario. Neighbours: server.c
  * (requests, replies), engine.c (snapshots), declog.h, metrics.h.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,8 @@
 #include "../common/rk.h"
 #include "../store/store.h"
 #include "../common/jw.h"
+#include "data.h"
+#include "loop.h"
 #include "score.h"
 #include "server.h"
 
@@ -157,21 +160,55 @@ static int64_t fetch_until(const svc_req *r, const svc_worker *w)
 	return until < cap ? until : cap;
 }
 
+/* A single score waiting on its loop for Redis (fetch_stage). */
+struct pending {
+	svc_req *r;
+	svc_worker *w;        /* the loop thread's */
+	svc_snapshot *snap;   /* a reference: sc stays alive */
+	svc_scn *sc;
+	svc_inputs in;
+};
+
+static void score_resumed(void *ud);
+
 static void fetch_stage(svc_req *r, svc_worker *w, svc_scn *sc,
 			const cJSON *event, svc_inputs *in)
 {
+	svc_data *d = w->srv->data;
 	if (r->on_http_thread) {   /* never waits: svc_req_run's caller */
-		if (!svc_data_fetch_local(w->srv->data, sc->set, event,
-					  &r->mem, in))
+		struct rp_pipe *p = svc_loop_pipe();
+		if (!p) {          /* no Redis: everything is local */
+			if (!svc_data_fetch_local(d, sc->set, event, &r->mem,
+						  in))
+				svc_req_defer(r);
+			else if (!in->region)
+				in->region = svc_data_region(d);
+			return;
+		}
+		struct pending *pd = (struct pending *)
+			((char *)in - offsetof(struct pending, in));
+		pd->r = r;
+		pd->w = w;
+		pd->sc = sc;
+		svc_data_req q = { sc->set, event, fetch_until(r, w), &r->mem,
+				   in };
+		int rc = svc_data_fetch_start(d, p, &q, score_resumed, pd);
+		if (rc == SVC_FETCH_WAIT) {
 			svc_req_defer(r);
-		else if (!in->region)
-			in->region = svc_data_region(w->srv->data);
-		return;
+			return;
+		}
+		if (rc == SVC_FETCH_SENT) {
+			pd->snap = svc_snapshot_ref(w->snap);
+			r->fetching = true;
+			svc_req_suspend(r);
+			return;
+		}
+	} else {
+		svc_data_fetch(d, sc->set, event, fetch_until(r, w), &r->mem,
+			       in);
 	}
-	svc_data_fetch(w->srv->data, sc->set, event, fetch_until(r, w),
-		       &r->mem, in);
 	if (!in->region)
-		in->region = svc_data_region(w->srv->data);
+		in->region = svc_data_region(d);
 }
 
 static void reply_expired(svc_req *r, const char *where)
@@ -201,18 +238,19 @@ static int score_fetched(svc_req *r, svc_worker *w, svc_scn *sc,
 	if (!record)
 		return 0;
 	svc_note_decision(sc, res);
-	svc_data_record(w->srv->data, sc->set, event);
+	svc_data_record(w->srv->data, sc->set, event, svc_loop_pipe());
 	return svc_record_decision(w->srv, sc, res, rid, event, in->degraded);
 }
 
 /* fetch_stage, then score_fetched; RK_ESTATE when the fetch deferred r
- * to a worker (nothing done yet). */
+ * to a worker (nothing done yet) or waits for Redis on the loop. On the
+ * HTTP thread in must be the member of a struct pending. */
 static int score_one(svc_req *r, svc_worker *w, svc_scn *sc,
 		     rules_frame *f, const cJSON *event, const char *rid,
 		     bool record, svc_inputs *in, rules_result *res)
 {
 	fetch_stage(r, w, sc, event, in);
-	if (r->deferred)
+	if (r->deferred || r->fetching)
 		return RK_ESTATE;
 	return score_fetched(r, w, sc, f, event, rid, record, in, res);
 }
@@ -284,12 +322,45 @@ static void work_score(svc_req *r, svc_worker *w, int64_t queued_us)
 	rules_frame *f = scenario_frame(r, w, worker_snapshot(w), &sc);
 	if (!f)
 		return;
-	svc_inputs in;
+	/* on the loop the inputs may have to outlive this call */
+	struct pending one, *pd = &one;
+	if (r->on_http_thread && svc_loop_pipe() &&
+	    !(pd = arena_alloc(&r->mem, sizeof(*pd)))) {
+		svc_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
 	rules_result res;
 	int rc = score_one(r, w, sc, f, field(r, "event"), r->request_id,
-			   true, &in, &res);
-	if (!r->deferred)
-		reply_score(r, sc, rc, &res, &in);
+			   true, &pd->in, &res);
+	if (!r->deferred && !r->fetching)
+		reply_score(r, sc, rc, &res, &pd->in);
+}
+
+/* The loop's Redis round for r is over (pd->in filled): evaluate and
+ * answer on the loop's thread, then resume the connection. The frame
+ * is the thread's own unless a reload changed the thread's snapshot
+ * meanwhile; then a frame is made for this one evaluation. */
+static void score_resumed(void *ud)
+{
+	struct pending *pd = ud;
+	svc_req *r = pd->r;
+	svc_worker *w = pd->w;
+	if (!pd->in.region)
+		pd->in.region = svc_data_region(w->srv->data);
+	rules_frame *tmp = NULL;
+	rules_frame *f = w->snap == pd->snap ? worker_frame(w, pd->sc) :
+		(tmp = rules_frame_new(pd->sc->set));
+	if (!f) {
+		svc_reply_error(r, 500, "internal", "out of memory");
+	} else {
+		rules_result res;
+		int rc = score_fetched(r, w, pd->sc, f, field(r, "event"),
+				       r->request_id, true, &pd->in, &res);
+		reply_score(r, pd->sc, rc, &res, &pd->in);
+	}
+	rules_frame_free(tmp);
+	svc_snapshot_release(pd->snap);
+	svc_req_resume(r);
 }
 
 /* Single scores queued together (pool.h run_many): one fetch stage for

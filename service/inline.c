@@ -145,6 +145,11 @@ bool svc_inline_run(svc_req *r, svc_work work)
 					  memory_order_relaxed);
 		return false;
 	}
+	if (r->fetching) {   /* the loop finishes it (loop.h) */
+		atomic_fetch_add_explicit(&s->inline_fetching, 1,
+					  memory_order_relaxed);
+		return true;
+	}
 	atomic_fetch_add_explicit(&s->inline_answered, 1,
 				  memory_order_relaxed);
 	if (r->state != SVC_REQ_REPLIED)

@@ -1,10 +1,9 @@
 /*
  * listener.c - the listening socket and the accept thread (listener.h).
  * The thread sleeps in poll() on the socket and a stop pipe, accepts
- * until the backlog is empty, and gives each connection to the daemon;
- * libmicrohttpd picks the worker (descriptor number modulo the pool) and
- * closes the socket itself when it cannot take it. Out of descriptors or
- * memory, it backs off for 10 ms rather than spin on a full backlog.
+ * until the backlog is empty, and gives the connections to the HTTP
+ * loops in turn (loop.h). Out of descriptors or memory, it backs off
+ * for 10 ms rather than spin on a full backlog.
  */
 #include "listener.h"
 
@@ -18,16 +17,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
-
 #include "../common/rk.h"
 #include "log.h"
+#include "loop.h"
 
 struct svc_listener {
 	int fd;
 	int stop[2];          /* pipe: a byte asks the thread to end */
 	int port;
-	struct MHD_Daemon *daemon;
+	svc_loop *const *loops;
+	int nloops, next;
 	pthread_t tid;
 	bool running;
 	unsigned long handed;  /* the accept thread's; read after join */
@@ -92,11 +91,10 @@ static void *accept_main(void *arg)
 			int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
 					 SOCK_NONBLOCK | SOCK_CLOEXEC);
 			if (fd >= 0) {
-				/* closes fd itself when refused */
-				if (MHD_add_connection(l->daemon, fd,
-						       (struct sockaddr *)&ss,
-						       sl) == MHD_YES)
-					l->handed++;
+				svc_loop_add(l->loops[l->next], fd,
+					     (struct sockaddr *)&ss, sl);
+				l->next = (l->next + 1) % l->nloops;
+				l->handed++;
 				warned = false;
 				continue;
 			}
@@ -116,10 +114,11 @@ static void *accept_main(void *arg)
 	return NULL;
 }
 
-int svc_listener_run(svc_listener *l, struct MHD_Daemon *d, char *err,
-		     size_t errlen)
+int svc_listener_run(svc_listener *l, svc_loop *const *loops, int n,
+		     char *err, size_t errlen)
 {
-	l->daemon = d;
+	l->loops = loops;
+	l->nloops = n;
 	int rc = pthread_create(&l->tid, NULL, accept_main, l);
 	if (rc) {
 		snprintf(err, errlen, "accept thread: %s", strerror(rc));

@@ -207,6 +207,9 @@ static void inline_runs(void *arg, metrics_emitter *e)
 			 &s->inline_answered, memory_order_relaxed));
 	metrics_emit(e, deferred, (double)atomic_load_explicit(
 			 &s->inline_deferred, memory_order_relaxed));
+	static const char *const redis[] = { "redis" };
+	metrics_emit(e, redis, (double)atomic_load_explicit(
+			 &s->inline_fetching, memory_order_relaxed));
 }
 
 void svc_obs_gauges(svc_server *s)
@@ -214,8 +217,10 @@ void svc_obs_gauges(svc_server *s)
 	metrics_collector(s->metrics, METRICS_COUNTER,
 			  "riskd_inline_requests_total",
 			  "Scores started on their HTTP thread (RISKD_INLINE): "
-			  "answered there, or deferred to a worker because "
-			  "they needed Redis.", "outcome", inline_runs, s);
+			  "answered there without Redis, answered there after "
+			  "a Redis round on the thread's pipe (redis), or "
+			  "deferred to a worker (a key another request was "
+			  "fetching).", "outcome", inline_runs, s);
 	metrics_gauge_fn(s->metrics, "riskd_http_kernel_wait_seconds",
 			 "How long the last sampled inline score waited in the "
 			 "kernel before its HTTP thread read it (TCP_INFO, "

@@ -1,6 +1,6 @@
 /*
- * server.c - the HTTP front: libmicrohttpd, one epoll thread per HTTP
- * thread, suspend/resume. Per request: a svc_req made at the headers
+ * server.c - the HTTP front: libmicrohttpd, one daemon per HTTP thread,
+ * each run by an event loop (loop.c), suspend/resume. Per request: a svc_req made at the headers
  * (route, request id, auth, early 404/405/413/415), the body appended
  * under RISKD_MAX_BODY, JSON parsed, then the route's handler answers or
  * queues it on the pool with the connection suspended; the completion
@@ -30,6 +30,7 @@
 #include "declog.h"
 #include "listener.h"
 #include "log.h"
+#include "loop.h"
 
 /* ---- replies ---- */
 
@@ -179,7 +180,9 @@ void svc_req_suspend(svc_req *r)
 
 void svc_req_resume(svc_req *r)
 {
+	struct svc_loop *l = r->loop;   /* r may be gone once resumed */
 	MHD_resume_connection(r->conn);
+	svc_loop_resumed(l);
 }
 
 void svc_req_submit(svc_req *r, svc_work work)
@@ -338,6 +341,7 @@ static svc_req *req_new(svc_server *s, struct MHD_Connection *conn,
 		return NULL;
 	r->srv = s;
 	r->conn = conn;
+	r->loop = svc_loop_self();
 	r->start_us = rk_now_us();
 	arena_init(&r->mem, 8192);
 	r->state = SVC_REQ_READING;
@@ -471,15 +475,25 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
 	return send_reply(r);
 }
 
-/* Counts started connections: a drain compares them with what the
- * accept thread handed over (listener.h). */
+/* Counts started and open connections: a drain compares them with what
+ * the accept thread handed over (listener.h). */
 static void on_connection(void *cls, struct MHD_Connection *conn,
 			  void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
 	svc_server *s = cls;
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		atomic_fetch_add(&s->conns_started, 1);
+		atomic_fetch_add(&s->conns_open, 1);
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		atomic_fetch_sub(&s->conns_open, 1);
+	}
+}
+
+static void on_refused(void *ud)
+{
+	svc_server *s = ud;
+	atomic_fetch_add(&s->conns_refused, 1);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn,
@@ -526,6 +540,8 @@ svc_server *svc_server_new(const svc_config *c, svc_engine *engine,
 	atomic_init(&s->draining, false);
 	atomic_init(&s->inflight, 0);
 	atomic_init(&s->conns_started, 0);
+	atomic_init(&s->conns_refused, 0);
+	atomic_init(&s->conns_open, 0);
 	atomic_init(&s->inline_wait_us, 0);
 	svc_pool_opts po = {
 		.threads = c->threads,
@@ -565,15 +581,73 @@ out_free:
 	return NULL;
 }
 
+/* One HTTP thread's daemon: external epoll, run by its loop. */
+static struct MHD_Daemon *daemon_new(svc_server *s, unsigned limit)
+{
+	const svc_config *c = s->cfg;
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			 MHD_USE_ERROR_LOG | MHD_USE_TURBO |
+			 MHD_USE_NO_LISTEN_SOCKET;
+	struct MHD_OptionItem opts[] = {
+		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s },
+		{ MHD_OPTION_CONNECTION_LIMIT, limit, NULL },
+		{ MHD_OPTION_CONNECTION_TIMEOUT, c->conn_timeout_s, NULL },
+		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->conn_memory, NULL },
+		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
+		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
+				MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+}
+
+/* The HTTP threads: a daemon and a loop each, started. */
+static int loops_start(svc_server *s, char *err, size_t errlen)
+{
+	const svc_config *c = s->cfg;
+	int n = c->http_threads < 1 ? 1 : c->http_threads;
+	s->loops = rk_calloc((size_t)n, sizeof(*s->loops));
+	if (!s->loops) {
+		snprintf(err, errlen, "out of memory");
+		return RK_ENOMEM;
+	}
+	/* the connection limit is shared out, as a thread pool would */
+	unsigned limit = (unsigned)(c->max_conns / n);
+	svc_loop_hooks hooks = { .refused = on_refused, .ud = s };
+	for (int i = 0; i < n; i++) {
+		struct MHD_Daemon *d = daemon_new(s, limit ? limit : 1);
+		if (!d) {
+			snprintf(err, errlen,
+				 "cannot start the HTTP daemon on %s",
+				 c->listen);
+			return RK_EIO;
+		}
+		s->loops[i] = svc_loop_new(d, s->data, &hooks, err, errlen);
+		if (!s->loops[i])
+			return RK_EIO;
+		s->nloops = i + 1;
+		if (svc_loop_start(s->loops[i], err, errlen))
+			return RK_EIO;
+	}
+	return 0;
+}
+
+static void loops_free(svc_server *s)
+{
+	for (int i = 0; i < s->nloops; i++)
+		svc_loop_stop(s->loops[i]);
+	for (int i = 0; i < s->nloops; i++)
+		svc_loop_free(s->loops[i]);
+	rk_free(s->loops);
+	s->loops = NULL;
+	s->nloops = 0;
+}
+
 int svc_server_start(svc_server *s, char *err, size_t errlen)
 {
 	const svc_config *c = s->cfg;
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
-	/* listener.c accepts and hands connections over */
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
-			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-			 MHD_USE_TURBO | MHD_USE_NO_LISTEN_SOCKET;
 	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 	if (inet_pton(AF_INET, c->listen_host, &in4->sin_addr) == 1) {
@@ -597,43 +671,22 @@ int svc_server_start(svc_server *s, char *err, size_t errlen)
 			 lerr);
 		return RK_EIO;
 	}
-	struct MHD_OptionItem opts[] = {
-		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s },
-		{ MHD_OPTION_CONNECTION_LIMIT, c->max_conns, NULL },
-		{ MHD_OPTION_CONNECTION_TIMEOUT, c->conn_timeout_s, NULL },
-		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->conn_memory, NULL },
-		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
-		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s },
-		{ MHD_OPTION_THREAD_POOL_SIZE, c->http_threads, NULL },
-		{ MHD_OPTION_END, 0, NULL },
-	};
-	if (c->http_threads < 2)   /* one epoll thread: no pool */
-		opts[RK_ARRAY_LEN(opts) - 2].option = MHD_OPTION_END;
-	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s,
-				     MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
-	if (!s->daemon) {
-		snprintf(err, errlen, "cannot start the HTTP daemon on %s",
-			 c->listen);
-		goto out_listener;
-	}
+	if (loops_start(s, err, errlen))
+		goto out;
 	s->port = svc_listener_port(s->listener);
-	if (svc_listener_run(s->listener, s->daemon, err, errlen)) {
-		MHD_stop_daemon(s->daemon);
-		s->daemon = NULL;
-		goto out_listener;
-	}
+	if (svc_listener_run(s->listener, s->loops, s->nloops, err, errlen))
+		goto out;
 	return 0;
-out_listener:
+out:
 	svc_listener_free(s->listener);
 	s->listener = NULL;
+	loops_free(s);
 	return RK_EIO;
 }
 
-static unsigned open_connections(svc_server *s)
+static long open_connections(svc_server *s)
 {
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(
-		s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-	return di ? di->num_connections : 0;
+	return atomic_load(&s->conns_open);
 }
 
 static void nap_ms(long ms)
@@ -658,13 +711,14 @@ int svc_server_drain(svc_server *s)
 	int n;
 	while ((n = atomic_load(&s->inflight)) > 0 && rk_now_us() < until)
 		nap_ms(2);
-	if (s->daemon) {
+	if (s->nloops) {
 		/* refuse new connections; those handed over are started by
-		 * the daemon's threads a moment later: wait for them, or the
-		 * count below misses them and their requests are cut */
+		 * the loops a moment later: wait for them, or the count
+		 * below misses them and their requests are cut */
 		unsigned long handed = svc_listener_free(s->listener);
 		s->listener = NULL;
-		while (atomic_load(&s->conns_started) < handed &&
+		while (atomic_load(&s->conns_started) +
+			       atomic_load(&s->conns_refused) < handed &&
 		       rk_now_us() < until)
 			nap_ms(1);
 		while ((open_connections(s) > 0 || atomic_load(&s->inflight) > 0) &&
@@ -680,14 +734,14 @@ void svc_server_free(svc_server *s)
 	if (!s)
 		return;
 	atomic_store(&s->draining, true);
-	/* Queued jobs run and resume their connections while the daemon
-	 * still lives; then reload waiters are answered; then the daemon
-	 * closes what is left. */
+	/* Queued jobs run and resume their connections while the loops
+	 * still run; then reload waiters are answered; then the loops end
+	 * (failing their Redis rounds in flight: answered, degraded) and
+	 * their daemons close what is left. */
 	svc_pool_stop(s->pool);
 	svc_engine_stop(s->engine);
 	svc_listener_free(s->listener);
-	if (s->daemon)
-		MHD_stop_daemon(s->daemon);
+	loops_free(s);
 	svc_pool_free(s->pool);
 	svc_inline_fini(s);
 	/* every worker is done: write what the decision log holds */

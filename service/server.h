@@ -52,12 +52,15 @@ struct svc_server {
 	struct metrics_registry *metrics;  /* metrics.h, rendered by /metrics */
 	struct svc_obs *obs;          /* observe.c's metric families */
 	struct svc_data *data;        /* data.h: L1, Redis, velocity */
-	struct MHD_Daemon *daemon;
-	struct svc_listener *listener; /* listener.h: accepts for daemon */
+	struct svc_loop **loops;      /* loop.h: the HTTP threads */
+	int nloops;
+	struct svc_listener *listener; /* listener.h: accepts for loops */
 	int port;                     /* bound port (for RISKD_LISTEN :0) */
 	atomic_bool draining;
 	atomic_int inflight;          /* accepted requests not yet finished */
-	atomic_ulong conns_started;   /* connections the daemon started */
+	atomic_ulong conns_started;   /* connections the daemons started */
+	atomic_ulong conns_refused;   /* handed to a loop, not taken */
+	atomic_long conns_open;       /* started, not yet closed */
 	int64_t started_at;           /* unix seconds */
 	char id_prefix[17];           /* generated request ids */
 	atomic_uint_fast64_t id_seq;
@@ -65,6 +68,7 @@ struct svc_server {
 	bool inline_on;               /* RISKD_INLINE and the key exists */
 	pthread_key_t inline_key;     /* the thread's struct svc_inline */
 	atomic_uint_fast64_t inline_answered, inline_deferred;
+	atomic_uint_fast64_t inline_fetching;  /* went to Redis on the loop */
 	atomic_int_fast64_t inline_wait_us;  /* last kernel-wait sample */
 };
 
@@ -74,6 +78,7 @@ struct svc_req {
 	svc_job job;                  /* queued on the pool */
 	svc_server *srv;
 	struct MHD_Connection *conn;
+	struct svc_loop *loop;        /* the HTTP thread it arrived on */
 	enum svc_req_state state;
 	const char *route;            /* metric label, e.g. "/v1/score" */
 	svc_handler handler;
@@ -97,6 +102,7 @@ struct svc_req {
 	bool suspended;               /* HTTP thread: handed to another */
 	bool on_http_thread;          /* work running inline (inline.c) */
 	bool deferred;                /* inline work asked for a worker */
+	bool fetching;                /* inline work waits for Redis */
 	struct cJSON *json;           /* parsed body (body endpoints), in
 				       * mem: read-only, never deleted */
 	arena mem;                    /* request-scoped memory, freed once */

@@ -123,9 +123,11 @@ check "distinct cards per IP" 4 "$(input_of ip_many_cards velocity.ip_cards_1d v
 check "ip_many_cards fires" 1 "$(rules_hit | tr ',' '\n' | grep -c '^ip_many_cards$')"
 
 # --- queued scores share one Redis round trip (pool.h run_many)
-# One worker; Redis A stopped while 48 scores arrive at once, so all but
-# the first queue behind it: when Redis is back they go in batches of at
-# most 16, each batch one round trip; velocity stays exact.
+# One worker; Redis A stopped while 48 scores of one card arrive at once:
+# the first claims the card's features and sends its round on its HTTP
+# loop; the others need the key it is fetching, which a loop may not wait
+# for, so they queue for the worker: when Redis is back they go in batches
+# of at most 16, each batch one round trip; velocity stays exact.
 start_riskd RISKD_REGIONS="$REGIONS" RISKD_REGION=a RISKD_DECISION_LOG= \
 	RISKD_THREADS=1 RISKD_REDIS_TIMEOUT_MS=900 RISKD_HEALTH_TIMEOUT_MS=1000
 B3=$BASE; P3=$RISKD_PID; PIDS+=($P3)
@@ -163,15 +165,56 @@ sleep 0.3   # the recorder's batch
 score "$B3" burst 10
 check "batched: velocity exact" 48 "$(input_of card_velocity velocity.card_txn_1h value)"
 
+# --- scores of distinct cards wait for Redis on their HTTP loops
+# (cache/rpipe.h): Redis A stopped while 40 scores of 40 cards arrive at
+# once: none goes to the worker, each is a round on its loop's pipe, all
+# are answered when Redis is back, and each card's velocity is recorded
+# through the pipe exactly once.
+metric() { awk -v k="$1" 'index($0, k " ") == 1 {print $2}' <<<"$BODY"; }
+BASE=$B3 req GET /metrics
+onloop0=$(metric 'riskd_inline_requests_total{outcome="redis"}')
+deferred0=$(metric 'riskd_inline_requests_total{outcome="deferred"}')
+kill -STOP "$APID"
+python3 - "$PORT" >"$TMP/loops.out" <<'PY' &
+import http.client, json, sys, threading
+port = int(sys.argv[1])
+out, lock = [], threading.Lock()
+def one(i):
+    body = json.dumps({"scenario": "payments", "event": {"amount": 10,
+        "card": {"id": "loop%d" % i, "country": "US"},
+        "user": {"id": "u_loop%d" % i, "age_days": 400},
+        "ip": "198.51.100.9", "ip_country": "US"}})
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("POST", "/v1/score", body, {"Content-Type": "application/json", "X-Deadline-Ms": "1000"})
+    r = c.getresponse(); d = json.loads(r.read())
+    with lock: out.append((r.status, d.get("degraded")))
+ts = [threading.Thread(target=one, args=(i,)) for i in range(40)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(sum(1 for s, g in out if s == 200 and g is False))
+PY
+loops=$!
+sleep 0.3
+kill -CONT "$APID"
+wait "$loops"
+check "loops: 40 answered 200, not degraded" 40 "$(cat "$TMP/loops.out")"
+BASE=$B3 req GET /metrics
+check "loops: all 40 on the HTTP loops" 40 \
+	"$(( $(metric 'riskd_inline_requests_total{outcome="redis"}') - onloop0 ))"
+check "loops: none deferred to the worker" 0 \
+	"$(( $(metric 'riskd_inline_requests_total{outcome="deferred"}') - deferred0 ))"
+score "$B3" loop7 10
+check "loops: velocity recorded once" 1 "$(input_of card_velocity velocity.card_txn_1h value)"
+
 # --- metrics
 BASE=$B1 req GET /metrics
 check "metrics: L1 hits" 1 "$(echo "$BODY" | grep -c '^riskd_cache_lookups_total{tier="l1",result="hit"}')"
 check "metrics: region up" 1 "$(echo "$BODY" | grep -c '^riskd_region_up{region="a",active="true"} 1')"
 check "metrics: redis latency" 1 "$(echo "$BODY" | grep -c '^riskd_redis_duration_seconds_count')"
-# velocity lives in Redis: a score started on its HTTP thread moves to a
-# worker for the round trip instead of blocking the thread
-deferred=$(awk '/^riskd_inline_requests_total\{outcome="deferred"\}/ {print $2}' <<<"$BODY")
-check "metrics: Redis reads deferred to workers" 1 "$([ "${deferred:-0}" -gt 0 ] && echo 1)"
+# velocity lives in Redis: a score started on its HTTP loop does its
+# round trip on the loop's pipe and is answered there
+onloop=$(awk '/^riskd_inline_requests_total\{outcome="redis"\}/ {print $2}' <<<"$BODY")
+check "metrics: Redis reads on the HTTP loops" 1 "$([ "${onloop:-0}" -gt 0 ] && echo 1)"
 
 kill -TERM "$P1" "$P2" "$P3"
 wait "$P1"; check "instance 1 exit 0" 0 "$?"
