@@ -43,7 +43,7 @@ PROGS    := $(BUILD)/riskctl $(if $(wildcard service/main.c),$(BUILD)/riskd,) \
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test check asan ubsan valgrind bench bench-http docker-base compose-check loadtest run format lint \
+.PHONY: all test check asan ubsan valgrind bench bench-http docker-base compose-check loadtest loadtest-ab run format lint \
         install uninstall clean deps tests benches
 all: $(PROGS)
 
@@ -115,6 +115,10 @@ bench-http: all benches
 
 loadtest: all
 	BUILD=$(BUILD) loadtest/run.sh
+
+# Before/after latency of two riskd binaries, alternating: BEFORE=path.
+loadtest-ab: all
+	BUILD=$(BUILD) loadtest/ab.sh
 
 run: all
 	BUILD=$(BUILD) scripts/run.sh

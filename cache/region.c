@@ -442,7 +442,10 @@ void rg_release(rg_t *rg, rg_conn *c, bool failed)
 	}
 	pthread_mutex_lock(&rg->mu);
 	struct rg_region *r = &rg->r[c->region];
-	r->fails = 0;
+	/* a connection made before the region's last failure says nothing
+	 * of it now */
+	if (c->gen == r->gen)
+		r->fails = 0;
 	bool keep = c->gen == r->gen && r->nidle < rg->cfg.pool_idle_max;
 	if (keep) {
 		c->next = r->idle;

@@ -99,7 +99,8 @@ rg_conn *rg_acquire(rg_t *rg, int64_t deadline_us);
  * c is closed, and the failure counts against c's region like a failed
  * PING (fail_threshold of them in a row take the region down, even
  * between pings) and drops that region's idle connections. Otherwise c
- * returns to the pool, and the region's run of failures ends. A
+ * returns to the pool, and the region's run of failures ends (unless c
+ * was made before the region's last failure). A
  * connection with an error or unread replies is closed either way.
  * rg_release(rg, NULL, ...) is a no-op.
  */

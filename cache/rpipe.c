@@ -21,6 +21,7 @@
 struct round {
 	int n, got;
 	int64_t deadline_us;
+	int64_t sent_us;          /* committed */
 	rp_done cb;               /* NULL: replies dropped */
 	void *ud;
 	redisReply **rep;         /* inl, or rk_calloc'd when n is larger */
@@ -34,7 +35,6 @@ struct pconn {
 	redisContext *ctx;
 	struct round *q;          /* ring of cap rounds */
 	int head, len, cap;
-	int appended;             /* commands since rp_begin: sanity */
 	bool out;                 /* EPOLLOUT wanted */
 	bool dirty;               /* appended, not yet written */
 	bool dead;                /* failed: freed at the next rp_flush */
@@ -45,19 +45,22 @@ struct pconn {
 struct rp_pipe {
 	rg_t *rg;
 	int epfd;
+	int64_t stall_us;         /* no reply this long: the connection failed */
 	struct pconn *cur;        /* gets new rounds */
 	struct pconn *old;        /* retired (finishing) or dead */
+	bool closing;             /* rp_free: no new connections */
 };
 
 static void conn_event(rp_ev *ev, uint32_t events);
 
-rp_pipe *rp_new(rg_t *rg, int epfd)
+rp_pipe *rp_new(rg_t *rg, int epfd, int64_t stall_us)
 {
 	rp_pipe *p = rk_calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	p->rg = rg;
 	p->epfd = epfd;
+	p->stall_us = stall_us > 0 ? stall_us : 1;
 	return p;
 }
 
@@ -161,13 +164,23 @@ void rp_free(rp_pipe *p)
 {
 	if (!p)
 		return;
-	/* callbacks may start rounds on a new connection: repeat */
-	while (p->cur)
-		conn_fail(p->cur, RK_EUNAVAIL, false);
-	for (struct pconn *pc = p->old; pc; pc = pc->next)
-		conn_fail(pc, RK_EUNAVAIL, false);
-	while (p->cur)
-		conn_fail(p->cur, RK_EUNAVAIL, false);
+	/* callbacks run now may start rounds: they find no connection
+	 * (closing), but one may still move p->cur onto p->old, so fail
+	 * until nothing with rounds is left */
+	p->closing = true;
+	for (bool again = true; again;) {
+		again = false;
+		if (p->cur) {
+			conn_fail(p->cur, RK_EUNAVAIL, false);
+			again = true;
+		}
+		for (struct pconn *pc = p->old; pc; pc = pc->next) {
+			if (!pc->dead) {
+				conn_fail(pc, RK_EUNAVAIL, false);
+				again = true;
+			}
+		}
+	}
 	while (p->old) {
 		struct pconn *pc = p->old;
 		p->old = pc->next;
@@ -186,15 +199,14 @@ redisContext *rp_begin(rp_pipe *p, int64_t deadline_us, const char **region,
 		p->old = p->cur;
 		p->cur = NULL;
 	}
-	if (!p->cur) {
+	if (!p->cur && !p->closing) {
 		p->cur = conn_open(p, deadline_us);
-		if (!p->cur) {
-			*err = rk_now_us() >= deadline_us ? RK_ETIMEOUT :
-							    RK_EUNAVAIL;
-			return NULL;
-		}
 	}
-	p->cur->appended = 0;
+	if (!p->cur) {
+		*err = !p->closing && rk_now_us() >= deadline_us ?
+			       RK_ETIMEOUT : RK_EUNAVAIL;
+		return NULL;
+	}
 	*region = rg_conn_region(p->cur->c);
 	return p->cur->ctx;
 }
@@ -231,6 +243,7 @@ int rp_commit(rp_pipe *p, int n, int64_t deadline_us, rp_done cb, void *ud)
 	}
 	rd->n = n;
 	rd->deadline_us = deadline_us;
+	rd->sent_us = rk_now_us();
 	rd->cb = cb;
 	rd->ud = ud;
 	pc->len++;
@@ -257,7 +270,9 @@ static void conn_write(struct pconn *pc)
 static void conn_read(struct pconn *pc)
 {
 	if (redisBufferRead(pc->ctx) != REDIS_OK) {
-		conn_fail(pc, RK_EUNAVAIL, true);
+		/* closed with nothing asked (Redis's idle `timeout`, CLIENT
+		 * KILL, a proxy) says nothing of the region */
+		conn_fail(pc, RK_EUNAVAIL, pc->len > 0);
 		return;
 	}
 	for (;;) {
@@ -307,10 +322,14 @@ void rp_flush(rp_pipe *p)
 {
 	if (p->cur && p->cur->dirty && !p->cur->out)
 		conn_write(p->cur);
-	for (struct pconn **pp = &p->old; *pp;) {
-		struct pconn *pc = *pp;
+	/* a failed write runs callbacks, which may put connections at the
+	 * head of p->old: write in one pass (nothing unlinked), close in
+	 * another (no callbacks) */
+	for (struct pconn *pc = p->old; pc; pc = pc->next)
 		if (!pc->dead && pc->dirty && !pc->out)
 			conn_write(pc);
+	for (struct pconn **pp = &p->old; *pp;) {
+		struct pconn *pc = *pp;
 		if (pc->dead || !pc->len) {
 			*pp = pc->next;
 			conn_close(p, pc);
@@ -320,12 +339,16 @@ void rp_flush(rp_pipe *p)
 	}
 }
 
-static int64_t conn_deadline(const struct pconn *pc)
+/* When pc next needs attention: the earliest deadline of a round still
+ * waited for, or the time its oldest round turns into a stall. */
+static int64_t conn_deadline(const rp_pipe *p, const struct pconn *pc)
 {
-	int64_t d = INT64_MAX;
-	for (int i = 0; pc && !pc->dead && i < pc->len; i++) {
+	if (!pc || pc->dead || !pc->len)
+		return INT64_MAX;
+	int64_t d = pc->q[pc->head].sent_us + p->stall_us;
+	for (int i = 0; i < pc->len; i++) {
 		const struct round *rd = &pc->q[(pc->head + i) % pc->cap];
-		if (rd->deadline_us < d)
+		if (rd->cb && rd->deadline_us < d)
 			d = rd->deadline_us;
 	}
 	return d;
@@ -333,22 +356,46 @@ static int64_t conn_deadline(const struct pconn *pc)
 
 int64_t rp_next_deadline(const rp_pipe *p)
 {
-	int64_t d = conn_deadline(p->cur);
+	int64_t d = conn_deadline(p, p->cur);
 	for (const struct pconn *pc = p->old; pc; pc = pc->next) {
-		int64_t e = conn_deadline(pc);
+		int64_t e = conn_deadline(p, pc);
 		if (e < d)
 			d = e;
 	}
 	return d;
 }
 
+/*
+ * A round past its deadline is answered alone (RK_ETIMEOUT) and its
+ * replies, when they come, are dropped: a caller with a short deadline
+ * says nothing of the connection. A connection whose oldest round has
+ * had no reply for stall_us has failed: every round on it fails and
+ * the region counts one failure.
+ */
+static void conn_expire(rp_pipe *p, struct pconn *pc, int64_t now_us)
+{
+	if (pc->dead || !pc->len)
+		return;
+	/* by index: a callback may commit rounds (and grow the ring) */
+	for (int i = 0; i < pc->len && !pc->dead; i++) {
+		struct round *rd = &pc->q[(pc->head + i) % pc->cap];
+		if (!rd->cb || rd->deadline_us > now_us)
+			continue;
+		rp_done cb = rd->cb;
+		rd->cb = NULL;
+		cb(rd->ud, NULL, 0, RK_ETIMEOUT);
+	}
+	if (!pc->dead && pc->len &&
+	    pc->q[pc->head].sent_us + p->stall_us <= now_us)
+		conn_fail(pc, RK_ETIMEOUT, true);
+}
+
 void rp_expire(rp_pipe *p, int64_t now_us)
 {
-	if (p->cur && conn_deadline(p->cur) <= now_us)
-		conn_fail(p->cur, RK_ETIMEOUT, true);
+	if (p->cur)
+		conn_expire(p, p->cur, now_us);
 	for (struct pconn *pc = p->old; pc; pc = pc->next)
-		if (conn_deadline(pc) <= now_us)
-			conn_fail(pc, RK_ETIMEOUT, true);
+		conn_expire(p, pc, now_us);
 }
 
 int rp_inflight(const rp_pipe *p)

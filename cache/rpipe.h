@@ -13,10 +13,12 @@
  * Connections come from cache/region.h and go to the ACTIVE region: when
  * it changes, the connection in use retires (its rounds in flight still
  * get their replies) and the next round opens one to the new region. A
- * round whose deadline passes, an I/O error or an unexpected reply
- * closes its connection, fails every round on it (callbacks with
- * RK_ETIMEOUT or RK_EUNAVAIL) and counts one request-path failure
- * against the region; a complete round counts a success.
+ * round whose deadline passes is answered alone (RK_ETIMEOUT; its
+ * replies are dropped when they come). A connection whose oldest round
+ * has had no reply for the stall time, an I/O error or an unexpected
+ * reply closes the connection, fails every round on it (RK_ETIMEOUT or
+ * RK_EUNAVAIL) and counts one request-path failure against the region;
+ * a complete round counts a success.
  *
  * Every function is for the loop's thread only.
  */
@@ -49,11 +51,13 @@ typedef struct rp_pipe rp_pipe;
  */
 typedef void (*rp_done)(void *ud, redisReply **rep, int n, int err);
 
-/* A pipe over rg whose connections join the epoll set epfd. NULL when
+/* A pipe over rg whose connections join the epoll set epfd; a
+ * connection that answers nothing for stall_us has failed. NULL when
  * out of memory. */
-rp_pipe *rp_new(rg_t *rg, int epfd);
-/* Fails every round in flight (callbacks run, with RK_EUNAVAIL), closes
- * and frees. NULL is a no-op. */
+rp_pipe *rp_new(rg_t *rg, int epfd, int64_t stall_us);
+/* Fails every round in flight (callbacks run, with RK_EUNAVAIL; a round
+ * they try to start meanwhile is refused: rp_begin gives RK_EUNAVAIL),
+ * closes and frees. NULL is a no-op. */
 void rp_free(rp_pipe *p);
 
 /*
@@ -77,9 +81,11 @@ int rp_commit(rp_pipe *p, int n, int64_t deadline_us, rp_done cb, void *ud);
 /* End of a loop turn: writes what was appended (one write per
  * connection), closes retired connections that are done. */
 void rp_flush(rp_pipe *p);
-/* The earliest deadline of a round in flight; INT64_MAX if none. */
+/* When rp_expire has work next (a round's deadline, a connection's
+ * stall); INT64_MAX if nothing is in flight. */
 int64_t rp_next_deadline(const rp_pipe *p);
-/* Fails (RK_ETIMEOUT) the connections holding a round due by now_us. */
+/* Answers the rounds due by now_us (RK_ETIMEOUT) and fails the
+ * connections stalled by then. */
 void rp_expire(rp_pipe *p, int64_t now_us);
 /* Rounds in flight (tests, drain). */
 int rp_inflight(const rp_pipe *p);

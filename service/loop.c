@@ -146,7 +146,8 @@ static int watch(svc_loop *l, int fd, rp_ev *ev)
 }
 
 svc_loop *svc_loop_new(struct MHD_Daemon *d, struct svc_data *data,
-		       const svc_loop_hooks *hooks, char *err, size_t errlen)
+		       int64_t stall_us, const svc_loop_hooks *hooks,
+		       char *err, size_t errlen)
 {
 	svc_loop *l = rk_calloc(1, sizeof(*l));
 	if (!l) {
@@ -175,7 +176,7 @@ svc_loop *svc_loop_new(struct MHD_Daemon *d, struct svc_data *data,
 		return NULL;
 	}
 	struct rg_t *rg = svc_data_rg(data);
-	if (rg && !(l->pipe = rp_new(rg, l->epfd))) {
+	if (rg && !(l->pipe = rp_new(rg, l->epfd, stall_us))) {
 		snprintf(err, errlen, "out of memory");
 		svc_loop_free(l);
 		return NULL;

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct MHD_Daemon;
@@ -32,11 +33,13 @@ typedef struct svc_loop_hooks {
 /*
  * A loop around daemon d (external epoll, suspend/resume, no listening
  * socket; the loop takes ownership and stops it in svc_loop_free), with
- * a Redis pipe when data has Redis. NULL with err on failure (d is
- * stopped then too).
+ * a Redis pipe when data has Redis, whose connections fail when they
+ * answer nothing for stall_us (RISKD_REDIS_TIMEOUT_MS). NULL with err on
+ * failure (d is stopped then too).
  */
 svc_loop *svc_loop_new(struct MHD_Daemon *d, struct svc_data *data,
-		       const svc_loop_hooks *hooks, char *err, size_t errlen);
+		       int64_t stall_us, const svc_loop_hooks *hooks,
+		       char *err, size_t errlen);
 /* Starts the loop's thread. RK_EIO with err. */
 int svc_loop_start(svc_loop *l, char *err, size_t errlen);
 /* Gives the loop an accepted connection (any thread): the loop adds it

@@ -622,7 +622,9 @@ static int loops_start(svc_server *s, char *err, size_t errlen)
 				 c->listen);
 			return RK_EIO;
 		}
-		s->loops[i] = svc_loop_new(d, s->data, &hooks, err, errlen);
+		s->loops[i] = svc_loop_new(d, s->data,
+					   c->redis_timeout_ms * 1000, &hooks,
+					   err, errlen);
 		if (!s->loops[i])
 			return RK_EIO;
 		s->nloops = i + 1;
