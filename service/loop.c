@@ -45,6 +45,7 @@ struct svc_loop {
 	int epfd, wakefd;
 	pthread_t tid;
 	bool running;
+	bool kick;                 /* loop thread: run the daemon again now */
 	atomic_bool stop;
 	pthread_mutex_t mu;        /* the handed queue */
 	struct handed *q;
@@ -99,6 +100,10 @@ static void on_wake(rp_ev *ev, uint32_t events)
 
 static int wait_ms(svc_loop *l)
 {
+	if (l->kick) {
+		l->kick = false;
+		return 0;
+	}
 	int timeout = -1;
 	MHD_UNSIGNED_LONG_LONG mt;
 	if (MHD_get_timeout(l->daemon, &mt) == MHD_YES)
@@ -204,8 +209,14 @@ static void wake(svc_loop *l)
 
 void svc_loop_resumed(svc_loop *l)
 {
-	/* on its own thread the turn's MHD_run follows anyway */
-	if (l && l != self)
+	if (!l)
+		return;
+	/* On its own thread: a resume made inside MHD_run (an answer given
+	 * right after the suspend, e.g. a refused submit) is only seen by
+	 * the next MHD_run, so the next turn must not wait. */
+	if (l == self)
+		l->kick = true;
+	else
 		wake(l);
 }
 

@@ -59,10 +59,12 @@ struct rp_pipe *svc_loop_pipe(void);
 /* The loop running this thread, NULL on other threads. */
 svc_loop *svc_loop_self(void);
 /*
- * A connection of l's daemon was resumed (MHD_resume_connection): from
- * another thread (a worker, the reload thread) this wakes l, whose
- * daemon in external-epoll mode would otherwise only see the resume at
- * its next network event. Any thread; NULL is a no-op.
+ * A connection of l's daemon was resumed (MHD_resume_connection). In
+ * external-epoll mode the daemon sees a resume only at its next MHD_run,
+ * and nothing else may come to wake the loop: from another thread (a
+ * worker, the reload thread) this wakes l; on l's own thread it makes
+ * the next turn run the daemon without waiting. Any thread; NULL is a
+ * no-op.
  */
 void svc_loop_resumed(svc_loop *l);
 
