@@ -45,6 +45,7 @@ struct svc_loop {
 	int epfd, wakefd;
 	pthread_t tid;
 	bool running;
+	bool in_mhd;               /* loop thread: inside MHD_run */
 	bool kick;                 /* loop thread: run the daemon again now */
 	atomic_bool stop;
 	pthread_mutex_t mu;        /* the handed queue */
@@ -131,7 +132,9 @@ static void *loop_main(void *arg)
 		}
 		if (l->pipe)
 			rp_expire(l->pipe, rk_now_us());
+		l->in_mhd = true;
 		MHD_run(l->daemon);
+		l->in_mhd = false;
 		if (l->pipe)
 			rp_flush(l->pipe);
 	}
@@ -213,11 +216,12 @@ void svc_loop_resumed(svc_loop *l)
 		return;
 	/* On its own thread: a resume made inside MHD_run (an answer given
 	 * right after the suspend, e.g. a refused submit) is only seen by
-	 * the next MHD_run, so the next turn must not wait. */
-	if (l == self)
-		l->kick = true;
-	else
+	 * the next MHD_run, so the next turn must not wait; one made by a
+	 * Redis reply's callback is seen by this turn's MHD_run. */
+	if (l != self)
 		wake(l);
+	else if (l->in_mhd)
+		l->kick = true;
 }
 
 void svc_loop_add(svc_loop *l, int fd, const struct sockaddr *sa,
