@@ -45,7 +45,7 @@ struct svc_loop {
 	int epfd, wakefd;
 	pthread_t tid;
 	bool running;
-	bool in_mhd;               /* loop thread: inside MHD_run */
+	bool run_follows;          /* loop thread: this turn's MHD_run is ahead */
 	bool kick;                 /* loop thread: run the daemon again now */
 	atomic_bool stop;
 	pthread_mutex_t mu;        /* the handed queue */
@@ -126,15 +126,15 @@ static void *loop_main(void *arg)
 	struct epoll_event ev[MAX_EVENTS];
 	while (!atomic_load_explicit(&l->stop, memory_order_acquire)) {
 		int n = epoll_wait(l->epfd, ev, MAX_EVENTS, wait_ms(l));
+		l->run_follows = true;
 		for (int i = 0; i < n; i++) {
 			rp_ev *e = ev[i].data.ptr;
 			e->fn(e, ev[i].events);
 		}
 		if (l->pipe)
 			rp_expire(l->pipe, rk_now_us());
-		l->in_mhd = true;
+		l->run_follows = false;
 		MHD_run(l->daemon);
-		l->in_mhd = false;
 		if (l->pipe)
 			rp_flush(l->pipe);
 	}
@@ -214,13 +214,14 @@ void svc_loop_resumed(svc_loop *l)
 {
 	if (!l)
 		return;
-	/* On its own thread: a resume made inside MHD_run (an answer given
-	 * right after the suspend, e.g. a refused submit) is only seen by
-	 * the next MHD_run, so the next turn must not wait; one made by a
-	 * Redis reply's callback is seen by this turn's MHD_run. */
+	/* On its own thread: a resume made by a Redis reply's callback in
+	 * the event phase is seen by the turn's MHD_run, which follows; one
+	 * made inside MHD_run (an answer given right after the suspend, e.g.
+	 * a refused submit) or after it (a failed write in rp_flush) only by
+	 * the next MHD_run, so the next turn must not wait. */
 	if (l != self)
 		wake(l);
-	else if (l->in_mhd)
+	else if (!l->run_follows)
 		l->kick = true;
 }
 

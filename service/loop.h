@@ -62,9 +62,9 @@ svc_loop *svc_loop_self(void);
  * A connection of l's daemon was resumed (MHD_resume_connection). In
  * external-epoll mode the daemon sees a resume only at its next MHD_run,
  * and nothing else may come to wake the loop: from another thread (a
- * worker, the reload thread) this wakes l; on l's own thread it makes
- * the next turn run the daemon without waiting. Any thread; NULL is a
- * no-op.
+ * worker, the reload thread) this wakes l; on l's own thread, unless
+ * the turn's MHD_run is still ahead, it makes the next turn run the
+ * daemon without waiting. Any thread; NULL is a no-op.
  */
 void svc_loop_resumed(svc_loop *l);
 
