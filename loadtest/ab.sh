@@ -28,21 +28,9 @@ cleanup() {
 	wait 2>/dev/null; rm -rf "$T"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-export RISKD_DB=$T/riskd.db
-"$BUILD/riskctl" init >/dev/null
-"$BUILD/riskload" --print-rules "$RULES" >"$T/rules.json"
-"$BUILD/riskctl" import "$T/rules.json" --activate >/dev/null
-REGIONS=
-if [ "$REDIS" = 1 ]; then
-	RPORT=$(free_port)
-	redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
-		--daemonize no >"$T/redis.log" 2>&1 &
-	RPID=$!
-	for _ in $(seq 1 100); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
-	"$BUILD/riskload" --print-features "$ENTITIES" | redis-cli -p "$RPORT" --pipe >/dev/null
-	REGIONS="a=127.0.0.1:$RPORT"
-fi
+. loadtest/setup.sh
+setup_store
+setup_redis "$T/redis.log" >"$T/seed.out"
 LOAD=("$BUILD/riskload" -c "$CONNECTIONS" -t 1)
 run() {  # run NAME BINARY
 	local port url sat

@@ -38,21 +38,14 @@ cleanup() {
 	wait 2>/dev/null; rm -rf "$T"
 }
 trap cleanup EXIT
-export RISKD_DB=$T/riskd.db
-"$BUILD/riskctl" init >/dev/null
-"$BUILD/riskload" --print-rules "$RULES" >"$T/rules.json"
-"$BUILD/riskctl" import "$T/rules.json" --activate >/dev/null
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-REGIONS=
+. loadtest/setup.sh
+setup_store
 if [ "$REDIS" = 1 ]; then
-	RPORT=$(free_port)
-	redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
-		--daemonize no >"$OUT/redis.log" 2>&1 &
-	RPID=$!
-	for _ in $(seq 1 100); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
 	echo "== seeding features of $ENTITIES cards and $ENTITIES users into Redis"
-	"$BUILD/riskload" --print-features "$ENTITIES" | redis-cli -p "$RPORT" --pipe | tail -1 | sed 's/^/   /'
-	REGIONS="a=127.0.0.1:$RPORT"
+	setup_redis "$OUT/redis.log" >"$T/seed.out"
+	sed 's/^/   /' "$T/seed.out"
+else
+	REGIONS=
 fi
 PORT=$(free_port)
 RISKD_DECISION_LOG= RISKD_REGIONS=$REGIONS RISKD_L1_ENTRIES=$L1_ENTRIES \
