@@ -1,10 +1,12 @@
 /*
  * server.c - the HTTP front: libmicrohttpd, one daemon per HTTP thread,
- * each run by an event loop (loop.c), suspend/resume. Per request: a svc_req made at the headers
- * (route, request id, auth, early 404/405/413/415), the body appended
- * under RISKD_MAX_BODY, JSON parsed, then the route's handler answers or
- * queues it on the pool with the connection suspended; the completion
- * callback records metrics and frees it. Neighbours: server.h, routes.c,
+ * each run by an event loop (loop.c), suspend/resume. Per request: a
+ * svc_req made at the headers (route, request id, auth, early
+ * 404/405/413/415), the body appended under RISKD_MAX_BODY, JSON
+ * parsed, then the route's handler answers, suspends it while its Redis
+ * reads are out on the loop's pipe, or queues it on the pool with the
+ * connection suspended; the completion callback records metrics and
+ * frees it. Neighbours: server.h, routes.c,
  * observe.c (metrics, logs, ids, deadlines, keys), pool.c, handlers_*.c.
  */
 #include "server_int.h"
