@@ -74,6 +74,35 @@ static void nap_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Accepts until the backlog is empty, handing each connection over. */
+static void accept_all(svc_listener *l, bool *warned)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			svc_loop_add(l->loops[l->next], fd,
+				     (struct sockaddr *)&ss, sl);
+			l->next = (l->next + 1) % l->nloops;
+			l->handed++;
+			*warned = false;
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			if (!*warned)
+				log_warn("accept: out of descriptors or memory; "
+					 "backing off", "error",
+					 strerror(errno), NULL);
+			*warned = true;
+			nap_ms(10);
+		}
+		return;   /* EAGAIN, or a connection that went away */
+	}
+}
+
 static void *accept_main(void *arg)
 {
 	svc_listener *l = arg;
@@ -85,32 +114,15 @@ static void *accept_main(void *arg)
 			break;
 		if (p[1].revents)
 			break;
-		for (;;) {
-			struct sockaddr_storage ss;
-			socklen_t sl = sizeof(ss);
-			int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
-					 SOCK_NONBLOCK | SOCK_CLOEXEC);
-			if (fd >= 0) {
-				svc_loop_add(l->loops[l->next], fd,
-					     (struct sockaddr *)&ss, sl);
-				l->next = (l->next + 1) % l->nloops;
-				l->handed++;
-				warned = false;
-				continue;
-			}
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
-				if (!warned)
-					log_warn("accept: out of descriptors "
-						 "or memory; backing off",
-						 "error", strerror(errno),
-						 NULL);
-				warned = true;
-				nap_ms(10);
-			}
-			break;   /* EAGAIN, or a connection that went away */
-		}
+		accept_all(l, &warned);
 	}
+	/* Connections the kernel completed but nobody accepted would be
+	 * reset by the close (a client sees its request cut, not refused):
+	 * take them (they are answered, draining), then close at once, so
+	 * only a connection completing between the two is cut. */
+	accept_all(l, &warned);
+	close(l->fd);
+	l->fd = -1;
 	return NULL;
 }
 
