@@ -98,16 +98,6 @@ typedef struct svc_data_req {
  * wake-up and Redis's own per-read work serve many requests.
  */
 void svc_data_fetch_many(svc_data *d, const svc_data_req *qs, int n);
-/*
- * The same without waiting: true with out filled when everything could
- * be had in process (no Redis configured, or every group an L1 hit and
- * no velocity); false, having claimed and counted nothing, when a Redis
- * round trip would be needed (the caller then uses svc_data_fetch on a
- * thread that may block).
- */
-bool svc_data_fetch_local(svc_data *d, const rules_set *set,
-			  const struct cJSON *event, arena *mem,
-			  svc_fetch *out);
 /* The outcomes of svc_data_fetch_start. */
 enum { SVC_FETCH_DONE, SVC_FETCH_SENT, SVC_FETCH_WAIT };
 /*

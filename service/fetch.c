@@ -240,11 +240,10 @@ struct fstate {
 
 /*
  * Phase 1: the groups and velocity set reads, L1 for each group's key
- * (claiming misses when Redis is there and not local_only), in-process
- * velocity without Redis. With local_only, false as soon as something
- * would need Redis (nothing claimed).
+ * (claiming misses when Redis is there), in-process velocity without
+ * Redis.
  */
-static bool prepare(svc_data *d, struct fstate *st, bool local_only)
+static void prepare(svc_data *d, struct fstate *st)
 {
 	memset(st->out, 0, sizeof(*st->out));
 	st->ng = groups_used(st->set, st->g, SVC_MAX_GROUPS);
@@ -252,10 +251,8 @@ static bool prepare(svc_data *d, struct fstate *st, bool local_only)
 	st->nclaimed = st->nvr = 0;
 	st->redis = false;
 	if (!st->ng && !st->nv)
-		return true;
+		return;
 	bool redis = d->rg != NULL;
-	if (local_only && redis && st->nv)
-		return false;   /* velocity lives in Redis */
 	st->now_ms = vel_now_ms();
 	memset(st->has, 0, sizeof(st->has));
 	rk_cjson_arena(st->mem);
@@ -267,12 +264,7 @@ static bool prepare(svc_data *d, struct fstate *st, bool local_only)
 		g->klen = svc_data_key(g->key, sizeof(g->key), g->name, key);
 		if (g->klen < 0)
 			continue;
-		l1_read(d, g, redis && !local_only, 0, st->mem, false);
-		if (local_only && redis && g->st != G_HIT &&
-		    g->st != G_NEG) {
-			rk_cjson_arena(NULL);
-			return false;   /* a miss, or someone fetching it */
-		}
+		l1_read(d, g, redis, 0, st->mem, false);
 		st->nclaimed += g->st == G_CLAIMED;
 	}
 	if (!redis && st->nv &&
@@ -281,7 +273,6 @@ static bool prepare(svc_data *d, struct fstate *st, bool local_only)
 		st->out->velocity_source = "process";
 	rk_cjson_arena(NULL);
 	st->redis = redis && (st->nclaimed || st->nv);
-	return true;
 }
 
 /* A failed round: claims given back, the answer degraded. */
@@ -496,7 +487,7 @@ void svc_data_fetch_many(svc_data *d, const svc_data_req *qs, int n)
 			degrade(qs[i].out, "features_unavailable");
 			continue;
 		}
-		prepare(d, st, false);
+		prepare(d, st);
 		sts[m++] = st;
 		if (qs[i].deadline_us < deadline)
 			deadline = qs[i].deadline_us;
@@ -514,22 +505,6 @@ void svc_data_fetch(svc_data *d, const rules_set *set, const cJSON *event,
 {
 	svc_data_req q = { set, event, deadline_us, mem, out };
 	svc_data_fetch_many(d, &q, 1);
-}
-
-bool svc_data_fetch_local(svc_data *d, const rules_set *set,
-			  const cJSON *event, arena *mem, svc_fetch *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (!d)
-		return true;
-	svc_data_req q = { set, event, 0, mem, out };
-	struct fstate one;
-	struct fstate *st = fstate_new(&q, &one);
-	if (!prepare(d, st, true))
-		return false;
-	if (st->ng || st->nv)
-		finish(d, st, 0);
-	return true;
 }
 
 /* ---- the fetch stage on an event loop ---- */
@@ -609,7 +584,7 @@ int svc_data_fetch_start(svc_data *d, rp_pipe *p, const svc_data_req *q,
 	a->p = p;
 	a->done = done;
 	a->ud = ud;
-	prepare(d, st, false);
+	prepare(d, st);
 	for (int i = 0; i < st->ng; i++) {
 		if (st->g[i].st == G_PENDING) {
 			unclaim(d, st);

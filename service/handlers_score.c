@@ -1,8 +1,10 @@
 /*
  * handlers_score.c - POST /v1/score, /v1/score/batch and /v1/simulate.
  * The HTTP thread validates the envelope; a single score then runs on
- * that thread when it needs no Redis round trip (svc_req_run, inline.c),
- * anything else is queued for a worker. The pipeline: deadline check ->
+ * that thread (svc_req_run, inline.c), its Redis reads going out on the
+ * thread's pipe and the score finished by the reply (score_resumed,
+ * loop.h); batches, simulate and a score that would wait for another
+ * request's fetch are queued for a worker. The pipeline: deadline check ->
  * scenario lookup in the worker's snapshot -> feature/velocity fetch
  * stage -> deadline check -> evaluation in the worker's frame ->
  * decision log -> response. Each worker (and each HTTP thread that runs
@@ -175,16 +177,8 @@ static void fetch_stage(svc_req *r, svc_worker *w, svc_scn *sc,
 			const cJSON *event, svc_inputs *in)
 {
 	svc_data *d = w->srv->data;
-	if (r->on_http_thread) {   /* never waits: svc_req_run's caller */
-		struct rp_pipe *p = svc_loop_pipe();
-		if (!p) {          /* no Redis: everything is local */
-			if (!svc_data_fetch_local(d, sc->set, event, &r->mem,
-						  in))
-				svc_req_defer(r);
-			else if (!in->region)
-				in->region = svc_data_region(d);
-			return;
-		}
+	struct rp_pipe *p = r->on_http_thread ? svc_loop_pipe() : NULL;
+	if (p) {   /* on a loop with Redis: never wait */
 		struct pending *pd = (struct pending *)
 			((char *)in - offsetof(struct pending, in));
 		pd->r = r;
@@ -204,6 +198,8 @@ static void fetch_stage(svc_req *r, svc_worker *w, svc_scn *sc,
 			return;
 		}
 	} else {
+		/* a worker (may wait), or a loop without Redis (nothing
+		 * to wait for) */
 		svc_data_fetch(d, sc->set, event, fetch_until(r, w), &r->mem,
 			       in);
 	}

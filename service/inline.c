@@ -1,13 +1,13 @@
 /*
- * inline.c - run to completion on the HTTP thread. A single score that
- * needs nothing from Redis is answered by the HTTP thread that read it:
- * no suspend, no hand-off to a worker, no resume, none of the three
- * thread wake-ups those cost (about a third of the CPU per request,
- * docs/PERFORMANCE.md). The request goes to the admission queue instead
- * when RISKD_INLINE=0, when the queue already holds work (arrival order
- * is kept and the queue's CoDel rule keeps shedding), or when the work
- * finds it would wait for Redis (svc_req_defer: an L1 miss, velocity in
- * Redis). Each HTTP thread owns a worker context (frames, snapshot) for
+ * inline.c - run to completion on the HTTP thread. A single score is
+ * answered by the HTTP thread that read it: no hand-off to a worker and
+ * back, none of the thread wake-ups those cost (docs/PERFORMANCE.md);
+ * one that needs Redis sends its reads on the thread's pipe and is
+ * finished by the reply on the same thread (r->fetching, loop.h). The
+ * request goes to the admission queue instead when RISKD_INLINE=0, when
+ * the queue already holds work (arrival order is kept and the queue's
+ * CoDel rule keeps shedding), or when the work would wait for a key
+ * another request is fetching (svc_req_defer). Each HTTP thread owns a worker context (frames, snapshot) for
  * this, made on its first inline request and freed when the thread ends.
  *
  * Overload of the HTTP threads themselves cannot show in the admission

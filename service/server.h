@@ -156,8 +156,8 @@ void svc_req_submit(svc_req *r, svc_work work);
 /*
  * Runs work to completion on this HTTP thread when it can (inline.c:
  * RISKD_INLINE on, nothing queued, the thread not overloaded), else as
- * svc_req_submit. Work that finds it would block (a Redis round trip)
- * calls svc_req_defer and returns at once; r then goes to the queue,
+ * svc_req_submit. Work that finds it would block (waiting for a key
+ * another request is fetching) calls svc_req_defer and returns at once; r then goes to the queue,
  * where a worker runs it with many (when not NULL: together with other
  * such requests queued behind it) or work. Handler thread only.
  */
