@@ -23,8 +23,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,7 +69,7 @@ typedef struct conn {
 
 typedef struct worker {
 	pthread_t tid;
-	int id, ep, tfd;
+	int id, ep;
 	conn *c;
 	int nc;
 	double rate;
@@ -404,22 +404,15 @@ static bool send_one(worker *w, conn *c, int64_t intended)
 	return true;
 }
 
-static void arm_timer(worker *w, int64_t at)
-{
-	struct itimerspec its = {0};
-	if (at > 0) {
-		its.it_value.tv_sec = at / 1000000000;
-		its.it_value.tv_nsec = at % 1000000000;
-	}
-	timerfd_settime(w->tfd, TFD_TIMER_ABSTIME, &its, NULL);
-}
-
 static void *run(void *arg)
 {
 	worker *w = arg;
 	struct epoll_event evs[256];
 	int64_t interval = w->rate > 0 ? (int64_t)(1e9 / w->rate) : 0;
 	bool closed = w->rate <= 0;
+	/* The default 50 us of timer slack would send requests late (and
+	 * count it, from the intended time): ask for exact wake-ups. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	for (int i = 0; i < w->nc; i++)
 		conn_open(w, &w->c[i]);
 	for (;;) {
@@ -459,18 +452,16 @@ static void *run(void *arg)
 		int64_t next = closed ? 0 : w->start + (int64_t)w->k * interval;
 		if (!busy && (closed ? t >= w->end : next >= w->end))
 			break;
-		arm_timer(w, !closed && next < w->end && next > t ? next : 0);
-		int n = epoll_wait(w->ep, evs, 256, closed || next >= w->end ? 50 :
-				   (int)((next - t) / 1000000) + 1);
+		/* Sleep until the next request is due (epoll_pwait2: nanosecond
+		 * time-outs, no timer fd to re-arm and read on every turn); one
+		 * already due waits for a connection to come free. */
+		int64_t wait = closed || next >= w->end || next <= t ? 50000000
+								     : next - t;
+		struct timespec ts = {.tv_sec = wait / 1000000000,
+				      .tv_nsec = wait % 1000000000};
+		int n = epoll_pwait2(w->ep, evs, 256, &ts, NULL);
 		for (int i = 0; i < n; i++) {
 			conn *c = evs[i].data.ptr;
-			if (!c) {
-				uint64_t x;
-				if (read(w->tfd, &x, sizeof(x)) < 0) {
-					/* nothing: the timer only wakes us */
-				}
-				continue;
-			}
 			if (c->fd < 0)
 				continue;
 			if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
@@ -744,9 +735,6 @@ int main(int argc, char **argv)
 			hist_init(&w->per_sec[s]);
 		hist_init(&w->h);
 		w->ep = epoll_create1(EPOLL_CLOEXEC);
-		w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-		epoll_ctl(w->ep, EPOLL_CTL_ADD, w->tfd, &ev);
 		pthread_create(&w->tid, NULL, run, w);
 	}
 	static hist all;
@@ -793,7 +781,6 @@ int main(int argc, char **argv)
 		rk_free(ws[t].per_sec);
 		rk_free(ws[t].sec_err);
 		close(ws[t].ep);
-		close(ws[t].tfd);
 	}
 	rk_free(ws);
 	for (int i = 0; i < nreqs; i++)
