@@ -86,6 +86,7 @@ int rg__start_probers(rg_t *rg)
 		rg->r[i].rg = rg;
 		if (pthread_create(&rg->r[i].prober, NULL, prober, &rg->r[i]))
 			return RK_ENOMEM;
+		pthread_setname_np(rg->r[i].prober, "riskd-health");
 		rg->r[i].prober_started = true;
 	}
 	return 0;

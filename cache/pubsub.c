@@ -278,6 +278,7 @@ int rg_subscribe(rg_t *rg, const char *const *channels, int n,
 			rg__sub_free(rg);
 			return RK_ENOMEM;
 		}
+		pthread_setname_np(s->per[i].th, "riskd-sub");
 		s->per[i].started = true;
 	}
 	return 0;

@@ -504,6 +504,7 @@ declog *declog_open(const declog_opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "decision log: cannot start a thread");
 		goto out_free;
 	}
+	pthread_setname_np(dl->tid, "riskd-declog");
 	dl->started = true;
 	return dl;
 out_free:

@@ -575,8 +575,10 @@ int svc_engine_start(svc_engine *e)
 {
 	pthread_mutex_lock(&e->mu);
 	int rc = pthread_create(&e->tid, NULL, reload_main, e);
-	if (!rc)
+	if (!rc) {
+		pthread_setname_np(e->tid, "riskd-reload");
 		e->started = true;
+	}
 	pthread_mutex_unlock(&e->mu);
 	return rc ? RK_ESTATE : 0;
 }

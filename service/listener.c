@@ -136,6 +136,7 @@ int svc_listener_run(svc_listener *l, svc_loop *const *loops, int n,
 		snprintf(err, errlen, "accept thread: %s", strerror(rc));
 		return RK_EIO;
 	}
+	pthread_setname_np(l->tid, "riskd-accept");
 	l->running = true;
 	return 0;
 }

@@ -155,6 +155,9 @@ svc_pool *svc_pool_new(const svc_pool_opts *o, char *err, size_t errlen)
 			svc_pool_free(p);
 			return NULL;
 		}
+		char name[16];
+		snprintf(name, sizeof(name), "riskd-work%d", i % 10000);
+		pthread_setname_np(p->tids[i], name);
 		p->nthreads++;
 	}
 	pthread_mutex_lock(&p->mu);

@@ -130,6 +130,7 @@ svc_recorder *svc_recorder_new(struct rg_t *rg, size_t cap)
 		rk_free(r);
 		return NULL;
 	}
+	pthread_setname_np(r->thread, "riskd-record");
 	return r;
 }
 
