@@ -1,15 +1,17 @@
 /*
  * rk.c - error strings, the allocation wrapper with its fault-injection
- * hook, and the monotonic clock. See rk.h for the contracts.
+ * hook, the monotonic clock and the CPU set. See rk.h for the contracts.
  */
 #include "rk.h"
 
 #include "arena.h"
 
 #include <cjson/cJSON.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const errtab[] = {
 	"ok",
@@ -130,4 +132,25 @@ int64_t rk_now_ns(void)
 int64_t rk_now_us(void)
 {
 	return rk_now_ns() / 1000;
+}
+
+int rk_cpus(int *list, int cap)
+{
+	cpu_set_t set;
+	int n = 0;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &set)) {
+				if (n < cap)
+					list[n] = c;
+				n++;
+			}
+	}
+	if (n > 0)
+		return n;
+	long on = sysconf(_SC_NPROCESSORS_ONLN);
+	n = on < 1 ? 1 : on > CPU_SETSIZE ? CPU_SETSIZE : (int)on;
+	for (int c = 0; c < n && c < cap; c++)
+		list[c] = c;
+	return n;
 }

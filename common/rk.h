@@ -63,6 +63,14 @@ void rk_cjson_arena(struct arena *a);
 int64_t rk_now_us(void);
 int64_t rk_now_ns(void);
 
+/*
+ * The CPUs this process may run on - its affinity set, so a container's
+ * cpuset or a taskset counts, not the machine's: returns their number
+ * (at least 1) and writes the first cap of their ids to list (NULL with
+ * cap 0 only counts). Falls back to the online CPUs numbered from 0.
+ */
+int rk_cpus(int *list, int cap);
+
 #define RK_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define RK_UNUSED(x) ((void)(x))
 

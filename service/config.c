@@ -50,6 +50,10 @@ static const struct opt opts[] = {
 	  "1: a single score runs to completion on its HTTP thread when "
 	  "nothing is queued (its Redis reads on the thread's pipe); 0: "
 	  "every score goes through the admission queue" },
+	{ "RISKD_PIN_LOOPS", K_INT, FLD(pin_loops), "1", 0, 1,
+	  "1: each HTTP loop keeps to a CPU of its own (of the CPUs riskd may "
+	  "use) when there are no more loops than CPUs; 0: the kernel moves "
+	  "them" },
 	{ "RISKD_REGIONS", K_REGIONS, FLD(regions_spec), "", 0, 0,
 	  "Redis regions name=host:port,... (empty = embedded default)" },
 	{ "RISKD_REGION", K_STR, FLD(region), "", 0, 0,
@@ -382,9 +386,7 @@ static int finish(svc_config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "RISKD_DB: empty path");
 		return RK_EINVAL;
 	}
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	if (cpus < 1)
-		cpus = 1;
+	long cpus = rk_cpus(NULL, 0);
 	if (!c->threads) {
 		long t = c->regions_spec[0] ? 4 * cpus : cpus;
 		c->threads = (int)(t > 256 ? 256 : t);

@@ -31,6 +31,7 @@ typedef struct svc_config {
 	int threads;             /* RISKD_THREADS: evaluation workers */
 	int http_threads;        /* RISKD_HTTP_THREADS: MHD polling threads */
 	int inline_run;          /* RISKD_INLINE: score on the HTTP thread */
+	int pin_loops;           /* RISKD_PIN_LOOPS: a CPU per HTTP loop */
 	char regions_spec[1024]; /* RISKD_REGIONS as written */
 	svc_region regions[SVC_MAX_REGIONS];
 	int nregions;

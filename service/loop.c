@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -192,7 +193,7 @@ svc_loop *svc_loop_new(struct MHD_Daemon *d, struct svc_data *data,
 	return l;
 }
 
-int svc_loop_start(svc_loop *l, char *err, size_t errlen)
+int svc_loop_start(svc_loop *l, int id, char *err, size_t errlen)
 {
 	int rc = pthread_create(&l->tid, NULL, loop_main, l);
 	if (rc) {
@@ -200,7 +201,23 @@ int svc_loop_start(svc_loop *l, char *err, size_t errlen)
 		return RK_EIO;
 	}
 	l->running = true;
+	char name[16];
+	snprintf(name, sizeof(name), "riskd-loop%d", id);
+	pthread_setname_np(l->tid, name);
 	return 0;
+}
+
+int svc_loop_pin(svc_loop *l, int cpu)
+{
+	if (!l->running || cpu >= CPU_SETSIZE)
+		return RK_EINVAL;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	if (cpu >= 0)
+		CPU_SET(cpu, &set);
+	else if (sched_getaffinity(0, sizeof(set), &set))
+		return RK_EIO;
+	return pthread_setaffinity_np(l->tid, sizeof(set), &set) ? RK_EIO : 0;
 }
 
 static void wake(svc_loop *l)

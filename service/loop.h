@@ -40,8 +40,12 @@ typedef struct svc_loop_hooks {
 svc_loop *svc_loop_new(struct MHD_Daemon *d, struct svc_data *data,
 		       int64_t stall_us, const svc_loop_hooks *hooks,
 		       char *err, size_t errlen);
-/* Starts the loop's thread. RK_EIO with err. */
-int svc_loop_start(svc_loop *l, char *err, size_t errlen);
+/* Starts the loop's thread, named "riskd-loop<id>" (top -H, perf).
+ * RK_EIO with err. */
+int svc_loop_start(svc_loop *l, int id, char *err, size_t errlen);
+/* Keeps the started loop's thread on CPU cpu (cpu < 0: back on every CPU
+ * the process may use): 0, or RK_EIO when the kernel refuses. */
+int svc_loop_pin(svc_loop *l, int cpu);
 /* Gives the loop an accepted connection (any thread): the loop adds it
  * to its daemon. The daemon closes fd when it cannot take it. */
 void svc_loop_add(svc_loop *l, int fd, const struct sockaddr *sa,

@@ -603,6 +603,35 @@ static struct MHD_Daemon *daemon_new(svc_server *s, unsigned limit)
 				MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 }
 
+/*
+ * With RISKD_PIN_LOOPS, loop i keeps to the i-th CPU riskd may use when
+ * every loop can have one. Left to itself the kernel stacks both loops
+ * of a 2-CPU machine on one CPU behind each other for milliseconds
+ * while the other CPU idles in short gaps too brief for it to pull work
+ * (docs/PERFORMANCE.md: P99.9 3-5 ms unpinned, ~1 ms pinned).
+ */
+static void loops_pin(svc_server *s)
+{
+	int cpus[64];
+	int ncpu = rk_cpus(cpus, (int)RK_ARRAY_LEN(cpus));
+	if (!s->cfg->pin_loops || s->nloops > ncpu || s->nloops > 64)
+		return;
+	char list[64 * 5] = "";
+	size_t off = 0;
+	for (int i = 0; i < s->nloops; i++) {
+		if (svc_loop_pin(s->loops[i], cpus[i])) {
+			while (i-- > 0)
+				svc_loop_pin(s->loops[i], -1);
+			log_warn("cannot pin the HTTP loops to CPUs; the kernel "
+				 "places them", NULL);
+			return;
+		}
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%d",
+					i ? "," : "", cpus[i]);
+	}
+	log_info("HTTP loops pinned", "cpus", list, NULL);
+}
+
 /* The HTTP threads: a daemon and a loop each, started. */
 static int loops_start(svc_server *s, char *err, size_t errlen)
 {
@@ -630,9 +659,10 @@ static int loops_start(svc_server *s, char *err, size_t errlen)
 		if (!s->loops[i])
 			return RK_EIO;
 		s->nloops = i + 1;
-		if (svc_loop_start(s->loops[i], err, errlen))
+		if (svc_loop_start(s->loops[i], i, err, errlen))
 			return RK_EIO;
 	}
+	loops_pin(s);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * test_rk.c - the error strings and the allocation wrapper's failure
- * injection that every other test relies on.
+ * injection that every other test relies on, the clock, the CPU set.
  */
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,6 +49,33 @@ static void test_clock(void **st)
 	assert_true(rk_now_us() > 0);
 }
 
+/* rk_cpus follows the affinity set (what a container or taskset allows),
+ * lists CPUs in ascending order and honours cap. */
+static void test_cpus(void **st)
+{
+	cpu_set_t saved, one;
+	assert_int_equal(sched_getaffinity(0, sizeof(saved), &saved), 0);
+	int list[CPU_SETSIZE];
+	int n = rk_cpus(list, CPU_SETSIZE);
+	assert_int_equal(n, CPU_COUNT(&saved));
+	for (int i = 0; i < n; i++) {
+		assert_true(CPU_ISSET(list[i], &saved));
+		if (i)
+			assert_true(list[i] > list[i - 1]);
+	}
+	assert_int_equal(rk_cpus(NULL, 0), n);
+	int first = -1;
+	assert_int_equal(rk_cpus(&first, 1), n);  /* counts past cap */
+	assert_int_equal(first, list[0]);
+	CPU_ZERO(&one);
+	CPU_SET(list[n - 1], &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	int got = -1;
+	assert_int_equal(rk_cpus(&got, 1), 1);
+	assert_int_equal(got, list[n - 1]);
+	assert_int_equal(sched_setaffinity(0, sizeof(saved), &saved), 0);
+}
+
 /* A tree parsed into an arena lives in the arena: no heap allocation,
  * failed parses free nothing, and the heap is used again afterwards. */
 static void test_cjson_arena(void **st)
@@ -87,6 +115,7 @@ int main(void)
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_fail_after),
 		cmocka_unit_test(test_clock),
+		cmocka_unit_test(test_cpus),
 		cmocka_unit_test(test_cjson_arena),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

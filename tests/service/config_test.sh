@@ -2,7 +2,8 @@
 # config_test.sh - riskd's start-up configuration: --help lists every
 # RISKD_* setting with its default, invalid values stop riskd with exit 2
 # and a message naming the setting, flags win over the environment, a
-# missing store is exit 1. Neighbours: lib.sh, server_test.sh.
+# missing store is exit 1, HTTP loops are pinned to CPUs as
+# RISKD_PIN_LOOPS says. Neighbours: lib.sh, server_test.sh.
 . "$(dirname "$0")/lib.sh"
 
 out=$("$RISKD" --help)
@@ -12,7 +13,7 @@ for v in RISKD_LISTEN RISKD_DB RISKD_THREADS RISKD_REGIONS RISKD_REGION \
 	RISKD_L1_ENTRIES RISKD_L1_BYTES RISKD_L1_TTL_MS RISKD_RELOAD_MS \
 	RISKD_DECISION_LOG RISKD_LOG_LEVEL RISKD_HEALTH_INTERVAL_MS \
 	RISKD_HEALTH_TIMEOUT_MS RISKD_FAIL_THRESHOLD RISKD_RECOVER_THRESHOLD \
-	RISKD_FAILBACK_MIN_MS; do
+	RISKD_FAILBACK_MIN_MS RISKD_PIN_LOOPS; do
 	flag=--$(echo "${v#RISKD_}" | tr 'A-Z_' 'a-z-')
 	check "--help lists $v as $flag" 1 \
 		"$(echo "$out" | grep -E -- "^  $flag +$v " >/dev/null && echo 1)"
@@ -64,4 +65,37 @@ req POST /v1/score -H 'Content-Type: application/json' --data-binary @"$TMP/b.js
 check "--max-body 2k refuses 2.1 KB" 413 "$STATUS"
 stop_riskd
 check "exit 0" 0 "$RISKD_RC"
+
+# RISKD_PIN_LOOPS: each HTTP loop keeps to its own CPU of the process's
+# CPU set when there are no more loops than CPUs; otherwise, or with 0,
+# the loops may run on every CPU of the set.
+loop_cpus() {  # the riskd-loop threads' CPU lists, one per line, sorted
+	local t
+	for t in /proc/"$RISKD_PID"/task/*; do
+		[[ $(cat "$t/comm") == riskd-loop* ]] &&
+			taskset -pc "${t##*/}" | awk '{print $NF}'
+	done | sort
+}
+all=$(taskset -pc $$ | awk '{print $NF}')
+ncpu=$(nproc)
+start_riskd
+want=$(python3 -c "import os; print(*sorted(os.sched_getaffinity(0)), sep='\\n')")
+check "pinned: one loop per CPU, each on its own" "$want" "$(loop_cpus)"
+check "pinned: logged" 1 "$(grep -q '"msg":"HTTP loops pinned"' "$TMP/riskd.err" && echo 1)"
+stop_riskd
+start_riskd RISKD_PIN_LOOPS=0
+check "RISKD_PIN_LOOPS=0: loops on every CPU" \
+	"$(for _ in $(seq 1 "$ncpu"); do echo "$all"; done)" "$(loop_cpus)"
+stop_riskd
+start_riskd RISKD_HTTP_THREADS=$((ncpu + 1))
+check "more loops than CPUs: not pinned" \
+	"$(for _ in $(seq 1 $((ncpu + 1))); do echo "$all"; done)" "$(loop_cpus)"
+stop_riskd
+last=$(echo "$want" | tail -1)
+RISKD_WRAPPER="taskset -c $last ${RISKD_WRAPPER:-}" start_riskd
+check "taskset -c $last: one loop, on CPU $last" "$last" "$(loop_cpus)"
+post /v1/score '{"scenario":"payments","event":{"amount":20}}'
+check "taskset: scores" 200 "$STATUS"
+stop_riskd
+check "taskset: exit 0" 0 "$RISKD_RC"
 finish
