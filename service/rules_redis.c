@@ -367,6 +367,10 @@ int svc_rr_publish(struct rg_t *rg, const svc_rr_item *items, int n,
 				   items[i].value};
 		cmd(c, 3, a);
 	}
+	/* the sentinel keeps the index in existence with no scenario in it,
+	 * so loading instances tell "none served" from "nothing published" */
+	const char *sentinel[] = {"SADD", SVC_RULES_INDEX, SVC_RULES_SENTINEL};
+	cmd(c, 3, sentinel);
 	for (int i = 0; i < n; i++) {
 		const char *a[] = {"SADD", SVC_RULES_INDEX, items[i].name};
 		if (strcmp(items[i].name, "index"))
@@ -375,7 +379,7 @@ int svc_rr_publish(struct rg_t *rg, const svc_rr_item *items, int n,
 	for (size_t i = 0; i < idx->elements; i++) {
 		const char *name = idx->element[i]->str;
 		if (idx->element[i]->type != REDIS_REPLY_STRING ||
-		    among(items, n, name))
+		    !strcmp(name, SVC_RULES_SENTINEL) || among(items, n, name))
 			continue;
 		const char *srem[] = {"SREM", SVC_RULES_INDEX, name};
 		const char *del[] = {"DEL", key_of(c, name)};
@@ -398,7 +402,7 @@ int svc_rr_publish(struct rg_t *rg, const svc_rr_item *items, int n,
 		const char *a[] = {"PUBLISH", SVC_RULES_CHANNEL,
 				   idx->element[i]->str};
 		if (idx->element[i]->type == REDIS_REPLY_STRING &&
-		    !among(items, n, a[2]))
+		    strcmp(a[2], SVC_RULES_SENTINEL) && !among(items, n, a[2]))
 			cmd(c, 3, a);
 	}
 	rc = run(rg, c, deadline_us, err, errlen);
@@ -528,14 +532,18 @@ static int fetch_all(struct rg_t *rg, int64_t deadline_us, svc_rr_read *out)
 		rc = alloc_names(out, rep[0]->elements);
 	for (size_t i = 0; !rc && i < rep[0]->elements; i++) {
 		const redisReply *x = rep[0]->element[i];
-		if (x->type != REDIS_REPLY_STRING)
+		if (x->type != REDIS_REPLY_STRING ||
+		    !strcmp(x->str, SVC_RULES_SENTINEL))
 			continue;
 		if (!(out->names[out->n] = rk_strdup(x->str)))
 			rc = RK_ENOMEM;
 		else
 			out->n++;
 	}
-	out->have_index = out->n > 0;
+	/* the set exists (an empty set does not in Redis): with only the
+	 * sentinel in it, no scenario is served */
+	out->have_index = rep[0]->type == REDIS_REPLY_ARRAY &&
+			  rep[0]->elements > 0;
 	if (!rc && out->n && !(c = rk_calloc(1, sizeof(*c))))
 		rc = RK_ENOMEM;
 	for (int i = 0; !rc && i < out->n; i++) {

@@ -23,6 +23,11 @@ struct rg_t;
 #define SVC_RULES_PREFIX "riskd:rules:"
 /* Set of the published scenario names ("index" is never a scenario). */
 #define SVC_RULES_INDEX "riskd:rules:index"
+/* A member every publish adds to the index and never a scenario name
+ * ([a-z0-9_.-]): the set then exists with no scenario served, and a
+ * loading instance removes the last scenario instead of taking an empty
+ * index for a flushed Redis. */
+#define SVC_RULES_SENTINEL "*"
 /* {"keys": [{"id", "name", "role", "hash", "revoked"}]}: SHA-256 only. */
 #define SVC_KEYS_KEY "riskd:keys"
 /* Bound of one publish or read (every round trip included). */
@@ -80,7 +85,8 @@ int svc_rr_index_exists(struct rg_t *rg, int64_t deadline_us);
 /* What a read found. Strings are NUL-terminated copies (rk_free). */
 typedef struct svc_rr_read {
 	bool have_index;     /* the index key exists */
-	char **names;        /* scenarios in the index (that were asked) */
+	char **names;        /* scenarios in the index (that were asked;
+			      * never the sentinel) */
 	char **values;       /* per name: the key's value, NULL if missing */
 	size_t *lens;
 	int n;

@@ -48,7 +48,8 @@ REGIONS="a=127.0.0.1:$A_PORT"
 # --- instance 1: the SQLite store, publishing
 start_riskd RISKD_REGIONS="$REGIONS" RISKD_DECISION_LOG=
 B1=$BASE; P1=$RISKD_PID; PIDS+=("$P1")
-wait_for "index lists payments" payments rcli smembers riskd:rules:index
+index_names() { rcli smembers riskd:rules:index | sort | tr '\n' ' '; }
+wait_for "index lists payments and the sentinel" '* payments ' index_names
 VAL=$(rcli get riskd:rules:payments)
 check "wrapper version 1" 1 "$(j 'd["version"]' "$VAL")"
 check "wrapper file scenario" payments "$(j 'd["file"]["scenario"]' "$VAL")"
@@ -168,13 +169,15 @@ check "instance 4 serves version 2" 2 \
 check "instance 4 took the key table" 401 \
 	"$(curl -s -o /dev/null -w '%{http_code}' "$B4/v1/scenarios")"
 
-# --- a scenario gone from the index is removed. Instance 1 (the
-# publisher) stops first: its periodic republication would put payments
-# back into the index and race the check.
+# --- a scenario gone from the index is removed, the last one too: the
+# publisher's sentinel member "*" keeps the index in existence. Instance
+# 1 (the publisher) stops first: its periodic republication would put
+# payments back into the index and race the check.
 RISKD_PID=$P1 stop_riskd
 check "instance 1 (publisher) exits 0" 0 "$RISKD_RC"
+check "the index holds the sentinel" 1 "$(rcli sismember riskd:rules:index '*')"
 rcli srem riskd:rules:index payments >/dev/null
-rcli sadd riskd:rules:index other >/dev/null
+check "payments was the last scenario" '*' "$(rcli smembers riskd:rules:index)"
 rcli publish riskd:rules payments >/dev/null
 wait_for "instance 2 drops payments" 404 bash -c \
 	"curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $KEY' $B2/v1/scenarios/payments"

@@ -252,6 +252,20 @@ static void test_publish_fetch(void **st)
 	assert_int_equal(r.lens[0], 7);
 	svc_rr_read_cleanup(&r);
 
+	/* the last scenario goes: the index still exists (its sentinel),
+	 * so a loader sees "none served", not "nothing published" */
+	assert_int_equal(svc_rr_publish(rg, items, 0, NULL, dl, err,
+					sizeof(err)), 0);
+	assert_int_equal(svc_rr_fetch(rg, NULL, dl, &r), 0);
+	assert_true(r.have_index);
+	assert_int_equal(r.n, 0);
+	svc_rr_read_cleanup(&r);
+	assert_int_equal(svc_rr_fetch(rg, "a", dl, &r), 0);
+	assert_true(r.have_index);
+	assert_int_equal(r.n, 0);
+	svc_rr_read_cleanup(&r);
+	assert_int_equal(svc_rr_index_exists(rg, dl), 1);
+
 	/* Redis gone: errors, nothing left allocated */
 	ru_kill(&srv);
 	assert_true(svc_rr_fetch(rg, NULL, rk_now_us() + 300000, &r) < 0);
