@@ -386,7 +386,7 @@ static int finish(svc_config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "RISKD_DB: empty path");
 		return RK_EINVAL;
 	}
-	long cpus = rk_cpus(NULL, 0);
+	long cpus = rk_cpu_budget();
 	if (!c->threads) {
 		long t = c->regions_spec[0] ? 4 * cpus : cpus;
 		c->threads = (int)(t > 256 ? 256 : t);

@@ -3,7 +3,7 @@
 # RISKD_* setting with its default, invalid values stop riskd with exit 2
 # and a message naming the setting, flags win over the environment, a
 # missing store is exit 1, HTTP loops are pinned to CPUs as
-# RISKD_PIN_LOOPS says. Neighbours: lib.sh, server_test.sh.
+# RISKD_PIN_LOOPS says, a cgroup CPU quota sizes the thread counts. Neighbours: lib.sh, server_test.sh.
 . "$(dirname "$0")/lib.sh"
 
 out=$("$RISKD" --help)
@@ -98,4 +98,39 @@ post /v1/score '{"scenario":"payments","event":{"amount":20}}'
 check "taskset: scores" 200 "$STATUS"
 stop_riskd
 check "taskset: exit 0" 0 "$RISKD_RC"
+
+# A cgroup CPU quota of one CPU (as `docker run --cpus 1` sets) on this
+# machine's CPUs: riskd sizes itself by the quota - one loop, one worker -
+# and leaves the loop unpinned. Needs a writable cgroup hierarchy (root
+# on the CI machine: v1 cpu controller or v2 with cpu enabled).
+CG=
+if [ -w /sys/fs/cgroup/cpu ] && [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+	CG=/sys/fs/cgroup/cpu/riskd-test-$$
+	mkdir "$CG" && echo 100000 >"$CG/cpu.cfs_period_us" &&
+		echo 100000 >"$CG/cpu.cfs_quota_us" || CG=
+elif [ -w /sys/fs/cgroup/cgroup.subtree_control ] &&
+	grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control; then
+	CG=/sys/fs/cgroup/riskd-test-$$
+	mkdir "$CG" && echo "100000 100000" >"$CG/cpu.max" || CG=
+fi
+if [ -n "$CG" ]; then
+	# the wrapper enters the cgroup, then becomes riskd
+	printf '#!/bin/sh\necho $$ >%s/cgroup.procs && exec "$@"\n' "$CG" >"$TMP/incg"
+	chmod +x "$TMP/incg"
+	RISKD_WRAPPER="$TMP/incg ${RISKD_WRAPPER:-}" start_riskd
+	nloops=$(grep -l '^riskd-loop' /proc/"$RISKD_PID"/task/*/comm | wc -l)
+	nwork=$(grep -l '^riskd-work' /proc/"$RISKD_PID"/task/*/comm | wc -l)
+	check "quota 1 CPU: one HTTP loop" 1 "$nloops"
+	check "quota 1 CPU: one worker" 1 "$nwork"
+	check "quota 1 CPU: the loop is not pinned" "$all" "$(loop_cpus)"
+	check "quota 1 CPU: logged" 1 \
+		"$(grep -q '"msg":"HTTP loops not pinned: a cgroup CPU quota","quota_cpus":"1"' "$TMP/riskd.err" && echo 1)"
+	post /v1/score '{"scenario":"payments","event":{"amount":20}}'
+	check "quota 1 CPU: scores" 200 "$STATUS"
+	stop_riskd
+	check "quota 1 CPU: exit 0" 0 "$RISKD_RC"
+	rmdir "$CG"
+else
+	echo "SKIP quota checks: no writable cgroup cpu controller here"
+fi
 finish
