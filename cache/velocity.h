@@ -113,7 +113,7 @@ size_t vel_store_footprint(vel_store *s);
  */
 
 /*
- * Appends to c's output buffer (redisAppendCommandArgv; nothing is sent)
+ * Appends to c's output buffer (resp_append; nothing is sent)
  * one read command per definition whose entity the event has; *nreplies
  * gets their number. The caller sends the pipeline and reads the
  * replies with redisGetReply, in order, among its own. Returns 0,

@@ -9,6 +9,7 @@
  */
 #include "velocity.h"
 #include "../common/rk.h"
+#include "resp.h"
 
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
@@ -53,7 +54,7 @@ static int key_of(const rules_velocity_def *d, const cJSON *event,
 static int append(redisContext *c, int argc, const char **argv,
 		  const size_t *len, int *count)
 {
-	if (redisAppendCommandArgv(c, argc, argv, len) != REDIS_OK)
+	if (resp_append(c, argc, argv, len) != REDIS_OK)
 		return RK_ENOMEM;
 	(*count)++;
 	return 0;

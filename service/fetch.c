@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "../common/rk.h"
+#include "../cache/resp.h"
 #include "../cache/rpipe.h"
 #include "data_int.h"
 #include "recorder.h"
@@ -170,6 +171,14 @@ static void l1_read(svc_data *d, struct group *g, bool claim,
 
 /* A Redis HGETALL reply into an object; each field's value is JSON text
  * (a value that does not parse is a string). NULL for an empty hash. */
+/* HGETALL key appended to ctx; true when out of memory. */
+static bool hgetall(redisContext *ctx, const char *key, size_t klen)
+{
+	const char *argv[] = {"HGETALL", key};
+	size_t len[] = {7, klen};
+	return resp_append(ctx, 2, argv, len) != REDIS_OK;
+}
+
 static cJSON *hash_to_obj(const redisReply *r)
 {
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
@@ -354,9 +363,7 @@ static void redis_round(svc_data *d, struct fstate **sts, int n,
 			continue;
 		for (int j = 0; j < st->ng; j++)
 			if (st->g[j].st == G_CLAIMED &&
-			    redisAppendCommand(ctx, "HGETALL %b", st->g[j].key,
-					       (size_t)st->g[j].klen) !=
-				    REDIS_OK)
+			    hgetall(ctx, st->g[j].key, (size_t)st->g[j].klen))
 				failed = true;
 		if (!failed && st->nv &&
 		    vel_redis_append_reads(ctx, st->vd, st->nv, st->event,
@@ -608,8 +615,7 @@ int svc_data_fetch_start(svc_data *d, rp_pipe *p, const svc_data_req *q,
 	for (int j = 0; j < st->ng && !failed; j++) {
 		if (st->g[j].st != G_CLAIMED)
 			continue;
-		if (redisAppendCommand(ctx, "HGETALL %b", st->g[j].key,
-				       (size_t)st->g[j].klen) != REDIS_OK)
+		if (hgetall(ctx, st->g[j].key, (size_t)st->g[j].klen))
 			failed = true;
 		else
 			nrep++;
