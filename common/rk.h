@@ -63,28 +63,6 @@ void rk_cjson_arena(struct arena *a);
 int64_t rk_now_us(void);
 int64_t rk_now_ns(void);
 
-/*
- * The CPUs this process may run on - its affinity set, so a container's
- * cpuset or a taskset counts, not the machine's: returns their number
- * (at least 1) and writes the first cap of their ids to list (NULL with
- * cap 0 only counts). Falls back to the online CPUs numbered from 0.
- */
-int rk_cpus(int *list, int cap);
-
-/*
- * The CPUs a cgroup CPU quota lets the process use, rounded up: the
- * smallest quota / period of its cgroup and the cgroup's ancestors
- * (v2 `cpu.max`, v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`), or 0 when
- * none is set or none can be read. A container limited with --cpus=2 on
- * a 64-CPU host has 64 CPUs in its affinity set and a quota of 2. sysfs
- * is the cgroup mount ("/sys/fs/cgroup") and self the file naming the
- * process's cgroups ("/proc/self/cgroup"); tests pass others.
- */
-int rk_cpu_quota(const char *sysfs, const char *self);
-/* What riskd sizes its threads by: rk_cpus, or the process's cgroup
- * quota (rk_cpu_quota of /sys/fs/cgroup) when that is smaller. */
-int rk_cpu_budget(void);
-
 #define RK_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define RK_UNUSED(x) ((void)(x))
 

@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../common/cpu.h"
 #include "../common/rk.h"
 
 enum kind { K_INT, K_SIZE, K_STR, K_LEVEL, K_LISTEN, K_REGIONS };
@@ -52,8 +53,8 @@ static const struct opt opts[] = {
 	  "every score goes through the admission queue" },
 	{ "RISKD_PIN_LOOPS", K_INT, FLD(pin_loops), "1", 0, 1,
 	  "1: each HTTP loop keeps to a CPU of its own (of the CPUs riskd may "
-	  "use) when there are no more loops than CPUs; 0: the kernel moves "
-	  "them" },
+	  "use) when there are no more loops than CPUs and no cgroup CPU "
+	  "quota; 0: the kernel moves them" },
 	{ "RISKD_REGIONS", K_REGIONS, FLD(regions_spec), "", 0, 0,
 	  "Redis regions name=host:port,... (empty = embedded default)" },
 	{ "RISKD_REGION", K_STR, FLD(region), "", 0, 0,

@@ -27,6 +27,7 @@
 
 #include "../common/arena.h"
 #include "../common/jw.h"
+#include "../common/cpu.h"
 #include "../common/rk.h"
 #include "auth.h"
 #include "declog.h"
@@ -605,8 +606,8 @@ static struct MHD_Daemon *daemon_new(svc_server *s, unsigned limit)
 
 /*
  * With RISKD_PIN_LOOPS, loop i keeps to the i-th CPU riskd may use when
- * every loop can have one and no cgroup quota gives riskd less time than
- * its CPU set (a container run with --cpus on a bigger host). Left to itself the kernel stacks both loops
+ * every loop can have one and no cgroup CPU quota limits riskd within
+ * its CPU set (a container run with --cpus). Left to itself the kernel stacks both loops
  * of a 2-CPU machine on one CPU behind each other for milliseconds
  * while the other CPU idles in short gaps too brief for it to pull work
  * (docs/PERFORMANCE.md: P99.9 3-5 ms unpinned, ~1 ms pinned).
@@ -617,12 +618,13 @@ static void loops_pin(svc_server *s)
 	int ncpu = rk_cpus(cpus, (int)RK_ARRAY_LEN(cpus));
 	if (!s->cfg->pin_loops || s->nloops > ncpu || s->nloops > 64)
 		return;
-	int budget = rk_cpu_budget();
-	if (budget < ncpu) {
-		/* a quota shares out time on every CPU of the set: which
-		 * CPUs are free is the kernel's to know */
+	int quota = rk_cpu_quota("/sys/fs/cgroup", "/proc/self/cgroup");
+	if (quota > 0 && quota <= ncpu) {
+		/* a quota (even --cpus=1.5 on two CPUs, rounded up to 2)
+		 * shares out time on every CPU of the set: which CPUs are
+		 * free is the kernel's to know */
 		char q[16];
-		snprintf(q, sizeof(q), "%d", budget);
+		snprintf(q, sizeof(q), "%d", quota);
 		log_info("HTTP loops not pinned: a cgroup CPU quota",
 			 "quota_cpus", q, NULL);
 		return;
