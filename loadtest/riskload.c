@@ -404,6 +404,8 @@ static bool send_one(worker *w, conn *c, int64_t intended)
 	return true;
 }
 
+static _Atomic bool pwait2_ok = true;
+
 static void *run(void *arg)
 {
 	worker *w = arg;
@@ -453,13 +455,25 @@ static void *run(void *arg)
 		if (!busy && (closed ? t >= w->end : next >= w->end))
 			break;
 		/* Sleep until the next request is due (epoll_pwait2: nanosecond
-		 * time-outs, no timer fd to re-arm and read on every turn); one
-		 * already due waits for a connection to come free. */
-		int64_t wait = closed || next >= w->end || next <= t ? 50000000
-								     : next - t;
+		 * time-outs, no timer fd to re-arm and read on every turn),
+		 * timed from now, after this turn's sends; one already due
+		 * waits for a connection to come free (unless a time-out just
+		 * freed one). */
+		int64_t now = now_ns(), wait;
+		if (closed || next >= w->end)
+			wait = 50000000;
+		else if (next > now)
+			wait = next - now;
+		else
+			wait = busy < w->nc ? 0 : 50000000;
 		struct timespec ts = {.tv_sec = wait / 1000000000,
 				      .tv_nsec = wait % 1000000000};
-		int n = epoll_pwait2(w->ep, evs, 256, &ts, NULL);
+		int n = pwait2_ok ? epoll_pwait2(w->ep, evs, 256, &ts, NULL) : -1;
+		if (n < 0 && errno == ENOSYS)
+			pwait2_ok = false;
+		if (!pwait2_ok)   /* before Linux 5.11: whole milliseconds */
+			n = epoll_wait(w->ep, evs, 256,
+				       (int)((wait + 999999) / 1000000));
 		for (int i = 0; i < n; i++) {
 			conn *c = evs[i].data.ptr;
 			if (c->fd < 0)
