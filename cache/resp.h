@@ -16,7 +16,8 @@ struct redisContext;
 
 /* Appends the command argv[0..argc) (len[i] bytes each, binary-safe) to
  * c's output buffer; nothing is sent. REDIS_OK, or REDIS_ERR when out of
- * memory (c->err set by hiredis). */
+ * memory (the buffer is then as before; c->err is set only when hiredis
+ * itself failed to grow it). */
 int resp_append(struct redisContext *c, int argc, const char *const *argv,
 		const size_t *len);
 

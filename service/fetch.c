@@ -169,16 +169,16 @@ static void l1_read(svc_data *d, struct group *g, bool claim,
 	g->st = G_NONE;
 }
 
-/* A Redis HGETALL reply into an object; each field's value is JSON text
- * (a value that does not parse is a string). NULL for an empty hash. */
-/* HGETALL key appended to ctx; true when out of memory. */
-static bool hgetall(redisContext *ctx, const char *key, size_t klen)
+/* HGETALL key appended to ctx: 0, or RK_ENOMEM. */
+static int hgetall(redisContext *ctx, const char *key, size_t klen)
 {
 	const char *argv[] = {"HGETALL", key};
 	size_t len[] = {7, klen};
-	return resp_append(ctx, 2, argv, len) != REDIS_OK;
+	return resp_append(ctx, 2, argv, len) == REDIS_OK ? 0 : RK_ENOMEM;
 }
 
+/* A Redis HGETALL reply into an object; each field's value is JSON text
+ * (a value that does not parse is a string). NULL for an empty hash. */
 static cJSON *hash_to_obj(const redisReply *r)
 {
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)

@@ -51,8 +51,9 @@ static void test_matches_hiredis(void **st)
 	size_t binl[] = {3, 3, 0, 7};
 	same(4, bin, binl);
 
-	/* past the stack buffer: one 5,000-byte argument, and many small
-	 * ones with ten-digit lengths' worth of headers */
+	/* past the 1 KiB stack buffer: one 5,000-byte argument, and 300
+	 * small ones whose headers alone overflow it; then one right at
+	 * the edge (the estimate is 27 bytes a header) */
 	char *big = malloc(5000);
 	assert_non_null(big);
 	memset(big, 'x', 5000);
@@ -66,6 +67,11 @@ static void test_matches_hiredis(void **st)
 		manyl[i] = i ? 6 : 4;
 	}
 	same(300, many, manyl);
+	const char *edge[] = {"SET", "k", big};
+	size_t edgel[] = {3, 1, 1024 - 27 * 4 - 3 - 1 - 2 * 3};
+	same(3, edge, edgel);
+	edgel[2]++;
+	same(3, edge, edgel);
 
 	/* the long case cannot allocate: REDIS_ERR, the buffer unchanged */
 	redisContext *c = ctx();
