@@ -9,7 +9,8 @@
 #
 # BEFORE (required), AFTER (build/riskd), RATE (0 = half the first
 # saturation measured), DURATION (10 s), ROUNDS (3), RULES (3000),
-# ENTITIES (100000), L1_ENTRIES (6000), CONNECTIONS (32), REDIS (1).
+# ENTITIES (100000), HISTORY (5000, as run.sh), L1_ENTRIES (6000),
+# CONNECTIONS (32), REDIS (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -18,6 +19,7 @@ AFTER=${AFTER:-$BUILD/riskd}
 RATE=${RATE:-0} DURATION=${DURATION:-10} ROUNDS=${ROUNDS:-3}
 RULES=${RULES:-3000} ENTITIES=${ENTITIES:-100000}
 L1_ENTRIES=${L1_ENTRIES:-6000} CONNECTIONS=${CONNECTIONS:-32} REDIS=${REDIS:-1}
+HISTORY=${HISTORY:-5000}
 scripts/deps.sh
 make -s BUILD="$BUILD" all
 T=$(mktemp -d)

@@ -30,9 +30,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "../common/diag.h"
 #include "../common/hist.h"
 #include "../common/rk.h"
 #include "../gen/gen.h"
+#include "../rules/rules.h"
 
 #define MAX_SLO 8
 #define INBUF (256 * 1024)
@@ -111,6 +113,12 @@ static void usage(FILE *f)
 		"                   the features of the first N cards and N users of\n"
 		"                   the generator (riskd's riskd:f:{group}:{key}\n"
 		"                   hashes, JSON values) and exit\n"
+		"  --print-velocity N  print, as Redis protocol, a full window of\n"
+		"                   history (60 buckets) for every count and sum\n"
+		"                   velocity of the generated rule set on card.id\n"
+		"                   or user.id, for the first N cards and users -\n"
+		"                   the hashes a long-running deployment holds\n"
+		"                   for its busy entities - and exit\n"
 		"Exit status: 0 all requests answered 2xx and SLOs met, 1 otherwise,\n"
 		"2 usage error.\n");
 }
@@ -659,6 +667,65 @@ static int print_features(int n)
 	return fflush(stdout) ? 1 : 0;
 }
 
+/*
+ * A full window of buckets per count/sum velocity of the generated rule
+ * set on card.id or user.id, for entities 0..n-1, in riskd's layout
+ * (docs/internals/cache.md "Redis layout": riskd:v:{name}:{entity}:c|s,
+ * field = bucket start ms, a bucket = window / 60, expiry window +
+ * bucket). Values: 1 event (count) or 40.5 (sum) a bucket, far below
+ * the generated rules' thresholds, so the decisions do not change;
+ * generated ids need no key-form escaping.
+ */
+static int print_velocity(int n)
+{
+	char *txt = gen_ruleset_json(1, 0x5eed);
+	rk_diags dg;
+	rk_diags_init(&dg);
+	rules_def *def = txt ? rules_def_parse(txt, strlen(txt), &dg) : NULL;
+	rk_diags_cleanup(&dg);
+	rk_free(txt);
+	if (!def)
+		return 1;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	for (int i = 0; i < n; i++) {
+		for (int v = 0; v < def->nvelocity; v++) {
+			const rules_velocity_def *d = &def->velocity[v];
+			bool card = !strcmp(d->entity, "card.id");
+			if (d->agg == RULES_AGG_DISTINCT ||
+			    (!card && strcmp(d->entity, "user.id")))
+				continue;
+			char id[64], key[256], f[32], ttl[32];
+			if ((card ? gen_card_id((uint32_t)i, id, sizeof(id))
+				  : gen_user_id((uint32_t)i, id, sizeof(id))) < 0)
+				return 1;
+			int64_t b = d->window_ms / 60 > 0 ? d->window_ms / 60 : 1;
+			int kl = snprintf(key, sizeof(key), "riskd:v:%s:%s:%c",
+					  d->name, id,
+					  d->agg == RULES_AGG_SUM ? 's' : 'c');
+			const char *val = d->agg == RULES_AGG_SUM ? "40.5" : "1";
+			printf("*%d\r\n", 2 + 2 * 60);
+			resp_bulk("HSET", 4);
+			resp_bulk(key, (size_t)kl);
+			for (int k = 0; k < 60; k++) {
+				int fl = snprintf(f, sizeof(f), "%lld",
+						  (long long)((now / b - k) * b));
+				resp_bulk(f, (size_t)fl);
+				resp_bulk(val, strlen(val));
+			}
+			int tl = snprintf(ttl, sizeof(ttl), "%lld",
+					  (long long)(d->window_ms + b));
+			printf("*3\r\n");
+			resp_bulk("PEXPIRE", 7);
+			resp_bulk(key, (size_t)kl);
+			resp_bulk(ttl, (size_t)tl);
+		}
+	}
+	rules_def_free(def);
+	return fflush(stdout) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *url = NULL;
@@ -681,6 +748,8 @@ int main(int argc, char **argv)
 			return print_events(atoi(v));
 		if (!strcmp(a, "--print-features") && v)
 			return print_features(atoi(v));
+		if (!strcmp(a, "--print-velocity") && v)
+			return print_velocity(atoi(v));
 		if (!v)
 			goto usage_err;
 		if (!strcmp(a, "-u"))

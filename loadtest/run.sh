@@ -9,8 +9,12 @@
 # PERCENT, CONNECTIONS (32), THREADS (1 load thread: the server needs the
 # other core), SLO (the targets of docs/PERFORMANCE.md: p99=2ms with
 # Redis, p99=1ms,p999=3ms with REDIS=0), ENTITIES (100000: cards and
-# users whose features are seeded), REDIS (1: start a redis-server, seed
-# the features, point riskd at it; 0: the embedded default), L1_ENTRIES
+# users whose features are seeded), HISTORY (5000: cards and users given
+# a full window of velocity buckets, as a Redis that has run for a day
+# holds for the busy entities; 0 = an empty history, which flatters the
+# numbers - velocity hashes then hold a few buckets), REDIS (1: start a
+# redis-server, seed the features, point riskd at it; 0: the embedded
+# default), L1_ENTRIES
 # (riskd's RISKD_L1_ENTRIES, to set the L1 miss ratio). At the end it
 # prints riskd's own view of the measured run (its /metrics latency
 # histogram, scraped before and after) beside riskload's, and the L1
@@ -25,6 +29,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 RULES=${RULES:-3000} DURATION=${DURATION:-30} PERCENT=${PERCENT:-50}
 ENTITIES=${ENTITIES:-100000} REDIS=${REDIS:-1} L1_ENTRIES=${L1_ENTRIES:-6000}
+HISTORY=${HISTORY:-5000}
 CONNECTIONS=${CONNECTIONS:-32} THREADS=${THREADS:-1}
 if [ "$REDIS" = 1 ]; then SLO=${SLO:-p99=2ms}; else SLO=${SLO:-p99=1ms,p999=3ms}; fi
 scripts/deps.sh

@@ -15,7 +15,9 @@ setup_store() {
 }
 
 # setup_redis LOG: with REDIS=1, a redis-server on a free port (output to
-# LOG) seeded with the features of $ENTITIES cards and users; REGIONS
+# LOG) seeded with the features of $ENTITIES cards and users, and with
+# HISTORY > 0 a full window of velocity buckets for the first $HISTORY
+# cards and users (the steady state of a long-running Redis); REGIONS
 # names it for RISKD_REGIONS (empty with REDIS=0). Prints redis-cli's
 # summary of the seeding.
 setup_redis() {
@@ -27,5 +29,9 @@ setup_redis() {
 	RPID=$!
 	for _ in $(seq 1 100); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
 	"$BUILD/riskload" --print-features "$ENTITIES" | redis-cli -p "$RPORT" --pipe | tail -1
+	if [ "${HISTORY:-0}" -gt 0 ]; then
+		echo "velocity history: a full window for the first $HISTORY cards and users"
+		"$BUILD/riskload" --print-velocity "$HISTORY" | redis-cli -p "$RPORT" --pipe | tail -1
+	fi
 	REGIONS="a=127.0.0.1:$RPORT"
 }

@@ -3,7 +3,8 @@
 # open and closed loop, the JSON report's fields, per-second CSV, SLO
 # pass and miss, usage errors, connection failures counted as errors,
 # and coordinated omission: riskd stopped (SIGSTOP) for 100 ms every
-# second must show as a P99 of tens of milliseconds, not microseconds.
+# second must show as a P99 of tens of milliseconds, not microseconds;
+# --print-velocity's history is well formed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -26,6 +27,43 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 PID=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.05; done
 URL=http://127.0.0.1:$PORT/v1/score
+
+# --print-velocity: a full window (60 buckets) per count/sum velocity of
+# the generated set on card.id / user.id, aligned, newest the current
+# bucket, each key with its expiry (the steady state `make loadtest`
+# seeds with HISTORY).
+"$RISKLOAD" --print-velocity 2 >"$T/vel.resp"
+python3 - "$T/vel.resp" <<'PY' || fail "--print-velocity output"
+import sys, time
+data = open(sys.argv[1], "rb").read()
+cmds, i = [], 0
+while i < len(data):
+    assert data[i:i+1] == b"*"
+    j = data.index(b"\r\n", i); n = int(data[i+1:j]); i = j + 2; args = []
+    for _ in range(n):
+        assert data[i:i+1] == b"$"
+        j = data.index(b"\r\n", i); l = int(data[i+1:j]); i = j + 2
+        args.append(data[i:i+l].decode()); i += l + 2
+    cmds.append(args)
+want = {("card_txn_1h", 3600000, "c"), ("card_amount_24h", 86400000, "s"),
+        ("user_txn_10m", 600000, "c")}
+seen = set(); now = time.time() * 1000
+for c in cmds:
+    if c[0] == "PEXPIRE":
+        continue
+    assert c[0] == "HSET" and len(c) == 2 + 120, c[:2]
+    _, _, name, ent, agg = c[1].split(":")
+    w = [x for x in want if x[0] == name][0][1]; b = w // 60
+    starts = sorted(int(x) for x in c[2::2])
+    assert all(s % b == 0 for s in starts) and len(set(starts)) == 60
+    assert starts[-1] - starts[0] == 59 * b and now - b <= starts[-1] <= now
+    seen.add((name, w, agg, ent))
+assert {(n, w, a) for n, w, a, _ in seen} == want, seen
+assert sorted({e for *_, e in seen}) == ["card_0", "card_1", "user_0", "user_1"]
+pex = [c for c in cmds if c[0] == "PEXPIRE"]
+assert len(pex) == 6 and all(int(c[2]) > 0 for c in pex)
+PY
+ok "--print-velocity: 60 aligned buckets per count/sum velocity, with expiries"
 
 set +e
 "$RISKLOAD" >/dev/null 2>&1; [ $? = 2 ] || fail "no URL is a usage error"
