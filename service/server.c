@@ -607,10 +607,10 @@ static struct MHD_Daemon *daemon_new(svc_server *s, unsigned limit)
 /*
  * With RISKD_PIN_LOOPS, loop i keeps to the i-th CPU riskd may use when
  * every loop can have one and no cgroup CPU quota limits riskd within
- * its CPU set (a container run with --cpus). Left to itself the kernel stacks both loops
- * of a 2-CPU machine on one CPU behind each other for milliseconds
- * while the other CPU idles in short gaps too brief for it to pull work
- * (docs/PERFORMANCE.md: P99.9 3-5 ms unpinned, ~1 ms pinned).
+ * its CPU set (a container run with --cpus). Left to itself the kernel
+ * stacks both loops of a 2-CPU machine on one CPU behind each other for
+ * milliseconds while the other CPU idles in gaps too brief for it to
+ * pull work (docs/PERFORMANCE.md: P99.9 3-5 ms unpinned, ~1 ms pinned).
  */
 static void loops_pin(svc_server *s)
 {
