@@ -335,6 +335,14 @@ static bool among(const svc_rr_item *items, int n, const char *name)
 	return false;
 }
 
+/* An index member that names a scenario no longer served: it leaves the
+ * index and its key goes (never the sentinel). */
+static bool gone(const redisReply *x, const svc_rr_item *items, int n)
+{
+	return x->type == REDIS_REPLY_STRING &&
+	       strcmp(x->str, SVC_RULES_SENTINEL) && !among(items, n, x->str);
+}
+
 int svc_rr_publish(struct rg_t *rg, const svc_rr_item *items, int n,
 		   const char *keys, int64_t deadline_us, char *err,
 		   size_t errlen)
@@ -378,8 +386,7 @@ int svc_rr_publish(struct rg_t *rg, const svc_rr_item *items, int n,
 	}
 	for (size_t i = 0; i < idx->elements; i++) {
 		const char *name = idx->element[i]->str;
-		if (idx->element[i]->type != REDIS_REPLY_STRING ||
-		    !strcmp(name, SVC_RULES_SENTINEL) || among(items, n, name))
+		if (!gone(idx->element[i], items, n))
 			continue;
 		const char *srem[] = {"SREM", SVC_RULES_INDEX, name};
 		const char *del[] = {"DEL", key_of(c, name)};
@@ -401,8 +408,7 @@ int svc_rr_publish(struct rg_t *rg, const svc_rr_item *items, int n,
 	for (size_t i = 0; i < idx->elements; i++) {
 		const char *a[] = {"PUBLISH", SVC_RULES_CHANNEL,
 				   idx->element[i]->str};
-		if (idx->element[i]->type == REDIS_REPLY_STRING &&
-		    strcmp(a[2], SVC_RULES_SENTINEL) && !among(items, n, a[2]))
+		if (gone(idx->element[i], items, n))
 			cmd(c, 3, a);
 	}
 	rc = run(rg, c, deadline_us, err, errlen);
