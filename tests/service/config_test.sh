@@ -3,7 +3,8 @@
 # RISKD_* setting with its default, invalid values stop riskd with exit 2
 # and a message naming the setting, flags win over the environment, a
 # missing store is exit 1, HTTP loops are pinned to CPUs as
-# RISKD_PIN_LOOPS says, a cgroup CPU quota sizes the thread counts. Neighbours: lib.sh, server_test.sh.
+# RISKD_PIN_LOOPS says, a cgroup CPU quota sizes the thread counts.
+# Neighbours: lib.sh, server_test.sh.
 . "$(dirname "$0")/lib.sh"
 
 out=$("$RISKD" --help)
@@ -67,8 +68,8 @@ stop_riskd
 check "exit 0" 0 "$RISKD_RC"
 
 # RISKD_PIN_LOOPS: each HTTP loop keeps to its own CPU of the process's
-# CPU set when there are no more loops than CPUs; otherwise, or with 0,
-# the loops may run on every CPU of the set.
+# CPU set when there are no more loops than CPUs and no CPU quota;
+# otherwise, or with 0, the loops may run on every CPU of the set.
 loop_cpus() {  # the riskd-loop threads' CPU lists, one per line, sorted
 	local t
 	for t in /proc/"$RISKD_PID"/task/*; do
@@ -92,8 +93,8 @@ else
 fi
 stop_riskd
 start_riskd RISKD_PIN_LOOPS=0
-check "RISKD_PIN_LOOPS=0: loops on every CPU" \
-	"$(for _ in $(seq 1 "$ncpu"); do echo "$all"; done)" "$(loop_cpus)"
+# (every loop on every CPU; their number follows a quota, if any)
+check "RISKD_PIN_LOOPS=0: loops on every CPU" "$all" "$(loop_cpus | sort -u)"
 stop_riskd
 start_riskd RISKD_HTTP_THREADS=$((ncpu + 1))
 check "more loops than CPUs: not pinned" \
